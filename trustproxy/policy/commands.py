@@ -1,0 +1,153 @@
+"""``trustproxy policy check | test | explain | schema``: the compliance officer's tools.
+
+Each returns a process exit code (0 ok, 1 problems or failures, 2 usage). Output goes to
+stdout. These run on the officer's own machine with the officer's own examples, so ``explain``
+and a failing ``provider_sees`` check may print the example text; the server never does.
+
+    python -m trustproxy.policy.commands check policies/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from trustproxy.errors import PolicyError
+from trustproxy.policy.export import write_schema
+from trustproxy.policy.golden import Inspect, findings, run_golden
+from trustproxy.policy.loader import LoadedPolicy, load_dir_partial, load_loaded_file
+from trustproxy.policy.store import select_policy
+
+DEFAULT_SCHEMA_OUT = "policies/policy.schema.json"
+
+
+def _inspector() -> Inspect:
+    """The real dry run (imported late: it loads Presidio and spaCy)."""
+    from trustproxy.pii.masker import inspect_text
+
+    return inspect_text
+
+
+def _load(paths: Sequence[str]) -> tuple[list[LoadedPolicy], list[str]]:
+    """Every valid policy named by ``paths`` (files, or directories: their *.yaml) and the
+    problems of the others."""
+    loaded: list[LoadedPolicy] = []
+    problems: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            ok, probs = load_dir_partial(path)
+            loaded.extend(ok.values())
+            problems.extend(probs)
+        else:
+            try:
+                loaded.append(load_loaded_file(path))
+            except PolicyError as exc:
+                problems.extend(exc.problems)
+    return loaded, problems
+
+
+def check(paths: Sequence[str]) -> int:
+    """Validate policy files: ``ok <name> <version>`` per valid one, one line per problem."""
+    loaded, problems = _load(paths or ["policies"])
+    for lp in loaded:
+        print(f"ok {lp.name} {lp.version}" + (f" (extends {' -> '.join(lp.chain[1:])})" if lp.chain[1:] else ""))
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) found")
+    return 1 if problems else 0
+
+
+def test(paths: Sequence[str], *, inspect: Inspect | None = None) -> int:
+    """Run the golden examples (``tests:``) of each policy: PASS/FAIL per example."""
+    loaded, problems = _load(paths or ["policies"])
+    for p in problems:
+        print(p)
+    run = inspect or _inspector()
+    passed = failed = 0
+    for lp in loaded:
+        if not lp.policy.tests:
+            print(f"---- {lp.name}: no examples (add some under `tests:`)")
+        for r in run_golden(lp, run):
+            label = f"{lp.name} #{r.index + 1} {r.name}"
+            if r.passed:
+                passed += 1
+                print(f"PASS {label} [{', '.join(r.detected) or 'nothing detected'}]")
+            else:
+                failed += 1
+                print(f"FAIL {label}")
+                for f in r.failures:
+                    print(f"     {f}")
+    print(f"golden examples: {passed} ok, {failed} failing" + (f", {len(problems)} file problem(s)" if problems else ""))
+    return 1 if failed or problems else 0
+
+
+def explain(policy_name: str, text: str, policy_dir: str = "policies", *,
+            inspect: Inspect | None = None) -> int:
+    """Dry run one text: what is detected (type, score, action, where) and exactly what the
+    provider would receive."""
+    loaded, problems = load_dir_partial(policy_dir)
+    if policy_name not in loaded:
+        for p in problems:
+            print(p)
+        try:
+            select_policy(loaded, tenant_policy=policy_name, route_policy=None)
+        except PolicyError as exc:
+            print("\n".join(exc.problems))
+        return 1
+    lp = loaded[policy_name]
+    result: Any = (inspect or _inspector())(lp.policy, text)
+    print(f"policy {lp.name} {lp.version}" + (f" (extends {' -> '.join(lp.chain[1:])})" if lp.chain[1:] else ""))
+    found = findings(result)
+    if not found:
+        print("detected: nothing")
+    else:
+        print("detected:")
+        width = max(len(f.entity_type) for f in found)
+        for f in found:
+            print(f"  {f.entity_type:<{width}}  score {f.score:.2f}  {f.action:<9}  chars {f.start}-{f.end}")
+    if result.blocked:
+        print(f"blocked: yes ({', '.join(result.blocked_types)}); nothing is sent to the provider")
+    else:
+        print("blocked: no")
+        print("provider sees:")
+        print(result.provider_text)
+    return 0
+
+
+def schema(out: str = DEFAULT_SCHEMA_OUT) -> int:
+    """Write the policy JSON Schema (for editors) to ``out``."""
+    write_schema(out)
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="trustproxy policy", description="Check, test and explain policy files.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="validate policy files (exit 1 on any problem)")
+    c.add_argument("paths", nargs="*", default=["policies"])
+    t = sub.add_parser("test", help="run the golden examples in policy files")
+    t.add_argument("paths", nargs="*", default=["policies"])
+    e = sub.add_parser("explain", help="dry run: what would the provider see?")
+    e.add_argument("policy")
+    e.add_argument("text", help="the text, or - to read standard input")
+    e.add_argument("--policy-dir", default="policies")
+    s = sub.add_parser("schema", help="write the JSON Schema for editors")
+    s.add_argument("--out", default=DEFAULT_SCHEMA_OUT)
+    args = ap.parse_args(argv)
+    if args.cmd == "check":
+        return check(args.paths)
+    if args.cmd == "test":
+        return test(args.paths)
+    if args.cmd == "explain":
+        text = sys.stdin.read() if args.text == "-" else args.text
+        return explain(args.policy, text, args.policy_dir)
+    return schema(args.out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
