@@ -1,0 +1,113 @@
+"""Micro-batching: windows from concurrent streams share one ``score_batch`` call.
+
+A text waits at most ``max_wait_ms`` for company, or until ``max_batch`` texts are queued. One
+batch runs at a time per scorer, in a thread (off the event loop); texts that arrive meanwhile
+form the next batch, so batches grow with load. An error fails every text of its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Sequence
+
+from trustproxy.toxicity.scorers import Scorer
+
+
+class BatchingScorer:
+    """``await score(text)`` -> ``{category: score}``; shared by all streams of a process.
+
+    ``calls`` and ``texts`` count ``score_batch`` calls and texts scored (metrics, tests)."""
+
+    def __init__(self, scorer: Scorer, max_batch: int = 16, max_wait_ms: float = 5.0,
+                 executor: concurrent.futures.Executor | None = None) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.scorer = scorer
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self._executor = executor
+        self._own_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queue: list[tuple[str, asyncio.Future[dict[str, float]]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls = 0
+        self.texts = 0
+
+    @property
+    def name(self) -> str:
+        return self.scorer.name
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.scorer.categories
+
+    async def score(self, text: str) -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[dict[str, float]] = loop.create_future()
+        self._queue.append((text, fut))
+        if len(self._queue) >= self.max_batch:
+            self._kick(loop)
+        elif self._timer is None and not self._running:
+            self._timer = loop.call_later(self.max_wait, self._kick, loop)
+        return await fut
+
+    async def score_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        return list(await asyncio.gather(*(self.score(t) for t in texts)))
+
+    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._running or not self._queue:
+            return  # the running batch starts the next one when it ends
+        batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+        self._running = True
+        task = loop.create_task(self._run(batch, loop))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _pool(self) -> concurrent.futures.Executor:
+        if self._executor is not None:
+            return self._executor
+        if self._own_executor is None:
+            self._own_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="toxicity-scorer")
+        return self._own_executor
+
+    async def _run(self, batch: list[tuple[str, asyncio.Future[dict[str, float]]]],
+                   loop: asyncio.AbstractEventLoop) -> None:
+        texts = [t for t, _ in batch]
+        try:
+            self.calls += 1
+            self.texts += len(texts)
+            results = await loop.run_in_executor(self._pool(), self.scorer.score_batch, texts)
+            if len(results) != len(texts):
+                raise RuntimeError(f"scorer returned {len(results)} results for {len(texts)} texts")
+        except BaseException as e:  # noqa: BLE001  every waiter fails (fail closed)
+            for _, fut in batch:
+                if fut.done():
+                    continue
+                if isinstance(e, asyncio.CancelledError):
+                    fut.cancel()
+                else:
+                    fut.set_exception(e)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return
+        else:
+            for (_, fut), res in zip(batch, results):
+                if not fut.done():
+                    fut.set_result(res)
+        finally:
+            self._running = False
+            if self._queue:
+                # waited already while this batch ran: go now (or at once if a full batch)
+                self._kick(loop)
+
+    def close(self) -> None:
+        """Shut down the thread this batcher created (not a caller-supplied executor)."""
+        if self._own_executor is not None:
+            self._own_executor.shutdown(wait=False, cancel_futures=True)
+            self._own_executor = None

@@ -1,0 +1,302 @@
+"""The toxicity stream window: split a reply into sentences as they complete, score each one (with
+up to ``window_sentences - 1`` earlier sentences as context), act per category.
+
+Modes:
+- ``hold``: a sentence is released only after it is scored. ``redact`` replaces the sentence with
+  ``redact_message``; ``block`` raises ``PolicyBlocked`` before any of it leaves.
+- ``fast``: text is released at once; scoring runs alongside, and a failed window raises at the next
+  ``feed``/``finish`` (the stream is cut). The offending text has already left, so ``redact``
+  degrades to ``block`` (recorded with reason ``redact_in_fast_mode``).
+
+Sentence end: ``. ! ?`` (plus closing quotes/brackets) followed by whitespace, or a newline. A
+period after a known abbreviation (``e.g.``, ``Dr.``), a single-letter initial or a bare list number
+(``1.``) does not end a sentence; ``3.14`` never does (no whitespace after the period). Text with no
+sentence end is cut after ``max_hold_chars`` (at the last whitespace if there is one in the second
+half). The split depends on the text only, never on how it was chunked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from trustproxy.errors import GuardFailed, PolicyBlocked, TrustProxyError
+from trustproxy.pipeline import Decision
+from trustproxy.policy.schema import Threshold, ToxicityConfig
+from trustproxy.toxicity.batching import BatchingScorer
+
+GUARD = "toxicity"
+
+# Used when a policy lists no categories. Replies from an assistant are rarely toxic, so the bar for
+# stopping one is high; the worst kinds stop the reply at lower scores; plain rudeness is redacted.
+DEFAULT_CATEGORIES: dict[str, Threshold] = {
+    "toxicity": Threshold(threshold=0.8, action="block"),
+    "severe_toxicity": Threshold(threshold=0.5, action="block"),
+    "threat": Threshold(threshold=0.6, action="block"),
+    "identity_attack": Threshold(threshold=0.6, action="block"),
+    "insult": Threshold(threshold=0.7, action="redact"),
+    "obscene": Threshold(threshold=0.7, action="redact"),
+}
+
+_END = re.compile(r"""[.!?]+["'\u201d\u2019)\]]*(?=\s)|\n""")
+_WORD_BEFORE = re.compile(r"(\w+(?:\.\w+)*)$")
+_ABBREVIATIONS = frozenset({
+    "e.g", "i.e", "cf", "vs", "al", "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st",
+    "no", "nr", "fig", "approx", "dept", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr",
+    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m", "p.m",
+})
+_LAST_SPACE = re.compile(r"\s(?=\S*$)")
+_EDGES = re.compile(r"^(\s*)(.*?)(\s*)$", re.S)
+
+
+class SentenceSplitter:
+    """Incremental splitter: ``push(text)`` returns the sentences it completes (with their leading
+    whitespace); ``flush()`` returns the rest. Concatenated, the pieces are the input."""
+
+    def __init__(self, max_hold_chars: int) -> None:
+        self.max_hold = max_hold_chars
+        self._buf = ""
+
+    def push(self, text: str) -> list[str]:
+        self._buf += text
+        out: list[str] = []
+        while (cut := self._find_cut()) is not None:
+            out.append(self._buf[:cut])
+            self._buf = self._buf[cut:]
+        return out
+
+    def flush(self) -> str:
+        rest, self._buf = self._buf, ""
+        return rest
+
+    @property
+    def pending(self) -> str:
+        return self._buf
+
+    def _find_cut(self) -> int | None:
+        buf = self._buf
+        for m in _END.finditer(buf):
+            if m.end() > self.max_hold:
+                break
+            if not buf[:m.end()].strip() or (m.group() != "\n" and self._no_end(buf, m.start())):
+                continue
+            return m.end()
+        if len(buf) > self.max_hold:
+            head = buf[:self.max_hold]
+            sp = _LAST_SPACE.search(head)
+            return sp.end() if sp and sp.end() >= self.max_hold // 2 else self.max_hold
+        return None
+
+    @staticmethod
+    def _no_end(buf: str, dot: int) -> bool:
+        if buf[dot] != "." or buf[dot + 1:dot + 2] == ".":
+            return False
+        w = _WORD_BEFORE.search(buf, 0, dot)
+        if not w:
+            return False
+        word = w.group(1)
+        if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isalpha() and word.isupper()):
+            return True
+        return word.isdigit() and _starts_segment(buf, w.start())
+
+
+def _starts_segment(buf: str, pos: int) -> bool:
+    """True if only whitespace precedes ``pos`` in the current segment (a list number ``1.``)."""
+    return not buf[:pos].strip()
+
+
+def effective_categories(cfg: ToxicityConfig, provided: Sequence[str]) -> dict[str, Threshold]:
+    """The configured categories (``DEFAULT_CATEGORIES`` if none) that the scorer reports."""
+    cats = dict(cfg.categories) or DEFAULT_CATEGORIES
+    return {c: t for c, t in cats.items() if c in provided}
+
+
+def unscreened_categories(cfg: ToxicityConfig, provided: Sequence[str]) -> list[str]:
+    """Configured categories the active scorer does not report (not screened)."""
+    cats = dict(cfg.categories) or DEFAULT_CATEGORIES
+    return sorted(c for c in cats if c not in provided)
+
+
+def _blocked(categories: Sequence[str], what: str = "reply") -> PolicyBlocked:
+    cats = ", ".join(sorted(set(categories)))
+    verb = "stopped" if what == "reply" else "refused"
+    return PolicyBlocked(f"The {what} was {verb} by the content policy (categories: {cats})",
+                         code="content_filter")
+
+
+async def _score(batcher: BatchingScorer, texts: Sequence[str]) -> list[dict[str, float]]:
+    """Scores via the batcher; any scorer error becomes ``GuardFailed`` (fail closed)."""
+    try:
+        return await batcher.score_many(texts)
+    except TrustProxyError:
+        raise
+    except Exception as e:
+        raise GuardFailed("toxicity scorer failed") from e
+
+
+def _hits(scores: Mapping[str, float], cats: Mapping[str, Threshold]) -> list[tuple[str, float, str]]:
+    """(category, score, action) for every category at or over its threshold."""
+    out = []
+    for c, th in cats.items():
+        if c not in scores:
+            raise GuardFailed(f"toxicity scorer returned no score for {c}")
+        if scores[c] >= th.threshold:
+            out.append((c, scores[c], th.action))
+    return out
+
+
+def _redact(sentence: str, message: str) -> str:
+    m = _EDGES.match(sentence)
+    assert m is not None
+    return m.group(1) + message + m.group(3)
+
+
+class ToxicityFilter:
+    """A ``StreamFilter`` for one choice's content. ``decisions`` (no text) and ``max_scores``
+    (per category, over the whole reply) are for the audit trail and metrics."""
+
+    def __init__(self, batcher: BatchingScorer, cfg: ToxicityConfig) -> None:
+        self._batcher = batcher
+        self._cfg = cfg
+        self._cats = effective_categories(cfg, batcher.categories)
+        self._split = SentenceSplitter(cfg.max_hold_chars)
+        self._k = cfg.window_sentences - 1
+        self._context: deque[str] = deque(maxlen=self._k or 1)
+        self._fast = cfg.mode == "fast"
+        self._inflight: list[asyncio.Task[None]] = []
+        self._error: TrustProxyError | None = None
+        self.decisions: list[Decision] = []
+        self.max_scores: dict[str, float] = {}
+        self.windows = 0
+
+    async def feed(self, text: str) -> str:
+        self._check()
+        segs = self._split.push(text)
+        if self._fast:
+            for s in segs:
+                self._launch(s)
+            self._reap()
+            return text
+        return await self._hold(segs)
+
+    async def finish(self) -> str:
+        self._check()
+        rest = self._split.flush()
+        segs = [rest] if rest.strip() else []
+        if self._fast:
+            for s in segs:
+                self._launch(s)
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+            self._reap()
+            return ""
+        return await self._hold(segs) if segs else rest
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _ctx(self, prior: Sequence[str]) -> list[str]:
+        return list(prior)[-self._k:] if self._k else []
+
+    def _judge(self, scores: Mapping[str, float]) -> str | None:
+        """Records decisions; raises on block; returns "redact", "flag" or None."""
+        for c, v in scores.items():
+            self.max_scores[c] = max(self.max_scores.get(c, 0.0), v)
+        self.windows += 1
+        acts = []
+        for c, v, action in _hits(scores, self._cats):
+            reason = None
+            if self._fast and action == "redact":
+                action, reason = "block", "redact_in_fast_mode"
+            self.decisions.append(Decision(guard=GUARD, action=action, category=c,
+                                           score=round(v, 4), reason=reason))
+            acts.append((c, action))
+        blocked = [c for c, a in acts if a == "block"]
+        if blocked:
+            self._error = _blocked(blocked)
+            raise self._error
+        kinds = {a for _, a in acts}
+        return "redact" if "redact" in kinds else ("flag" if "flag" in kinds else None)
+
+    async def _hold(self, segs: list[str]) -> str:
+        """Scores the sentences (one batch) and releases them, redacted where needed. Same result
+        as scoring one by one: a window whose context changed by a redaction is scored again."""
+        if not segs:
+            return ""
+        prior = list(self._context)
+        windows = ["".join(self._ctx(prior + segs[:i]) + [s]) for i, s in enumerate(segs)]
+        scores = await self._scores(windows)
+        released: list[str] = []
+        for i, s in enumerate(segs):
+            win = "".join(self._ctx(prior + released) + [s])
+            sc = scores[i] if win == windows[i] else (await self._scores([win]))[0]
+            r = _redact(s, self._cfg.redact_message) if self._judge(sc) == "redact" else s
+            released.append(r)
+        self._context.extend(released)
+        return "".join(released)
+
+    async def _scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        try:
+            return await _score(self._batcher, texts)
+        except TrustProxyError as e:
+            self._error = e
+            raise
+
+    def _launch(self, seg: str) -> None:
+        win = "".join(self._ctx(list(self._context)) + [seg])
+        self._context.append(seg)
+        self._inflight.append(asyncio.get_running_loop().create_task(self._fast_window(win)))
+
+    async def _fast_window(self, win: str) -> None:
+        self._judge((await self._scores([win]))[0])
+
+    def _reap(self) -> None:
+        """Raise the first failure among finished windows (in stream order)."""
+        still = []
+        for t in self._inflight:
+            if not t.done():
+                still.append(t)
+                continue
+            exc = t.exception()
+            if exc is not None:
+                if self._error is None:
+                    self._error = exc if isinstance(exc, TrustProxyError) else GuardFailed("toxicity scorer failed")
+                for u in self._inflight:
+                    if not u.done():
+                        u.cancel()
+                self._inflight = []
+                raise self._error
+        self._inflight = still
+
+
+async def screen_prompt(batcher: BatchingScorer, cfg: ToxicityConfig, texts: list[str]) -> list[Decision]:
+    """Scores user messages (split into windows like replies). A category at or over its threshold
+    with action ``block`` or ``redact`` refuses the request (prompts are not rewritten here);
+    ``flag`` is recorded. One decision per category, with its highest score."""
+    cats = effective_categories(cfg, batcher.categories)
+    k = cfg.window_sentences - 1
+    windows: list[str] = []
+    for text in texts:
+        sp = SentenceSplitter(cfg.max_hold_chars)
+        segs = [s for s in sp.push(text) + [sp.flush()] if s.strip()]
+        windows += ["".join((segs[:i][-k:] if k else []) + [s]) for i, s in enumerate(segs)]
+    if not windows:
+        return []
+    best: dict[str, tuple[float, str]] = {}
+    for sc in await _score(batcher, windows):
+        for c, v, action in _hits(sc, cats):
+            if c not in best or v > best[c][0]:
+                best[c] = (v, action)
+    decisions = [Decision(guard=GUARD, action="block" if a != "flag" else "flag", category=c,
+                          score=round(v, 4), reason="prompt" if a != "redact" else "prompt_redact_refuses")
+                 for c, (v, a) in sorted(best.items())]
+    refused = [d.category for d in decisions if d.action == "block" and d.category]
+    if refused:
+        err = _blocked(refused, what="request")
+        err.decisions = decisions  # type: ignore[attr-defined]  # for the audit trail
+        raise err
+    return decisions
