@@ -1,0 +1,135 @@
+"""``trustproxy`` command line: serve, policy check/test/explain/schema, audit verify, models pull,
+hash-key."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+import trustproxy._offline  # noqa: F401
+
+
+class _NoTextFilter(logging.Filter):
+    """Our log lines carry ids, types and counts only; third-party loggers stay quiet."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("trustproxy") or record.levelno >= logging.WARNING
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_NoTextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from trustproxy.errors import PolicyError
+    from trustproxy.server import run
+    from trustproxy.settings import load_settings
+
+    try:
+        settings = load_settings(args.config, host=args.host, port=args.port, policy_dir=args.policy_dir)
+    except PolicyError as err:
+        for p in err.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    try:
+        run(settings)
+    except PolicyError as err:
+        for p in err.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from trustproxy.policy import commands
+
+    if args.policy_cmd == "check":
+        return commands.check(args.paths)
+    if args.policy_cmd == "test":
+        return commands.test(args.paths)
+    if args.policy_cmd == "explain":
+        return commands.explain(args.policy, args.text, args.policy_dir)
+    return commands.schema(args.out)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from trustproxy.audit import verify
+
+    return verify(args.files)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from trustproxy.toxicity.commands import pull
+
+    return pull(args.variant, args.dest)
+
+
+def _hash_key(args: argparse.Namespace) -> int:
+    from trustproxy.settings import hash_key
+
+    key = args.key or getpass.getpass("client API key: ")
+    print(hash_key(key))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trustproxy", description="An OpenAI-compatible trust layer for LLMs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the proxy")
+    s.add_argument("--config", help="trustproxy.yaml (default: $TRUSTPROXY_CONFIG or the embedded echo demo)")
+    s.add_argument("--host", help="listen address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="listen port (default 8080)")
+    s.add_argument("--policy-dir", help="policy directory (default ./policies)")
+    s.set_defaults(func=_serve)
+
+    pol = sub.add_parser("policy", help="check, test and explain policy files")
+    psub = pol.add_subparsers(dest="policy_cmd", required=True)
+    c = psub.add_parser("check", help="validate policy files; non-zero exit on any problem")
+    c.add_argument("paths", nargs="*", default=["policies"])
+    t = psub.add_parser("test", help="run the golden tests inside policy files")
+    t.add_argument("paths", nargs="*", default=["policies"])
+    e = psub.add_parser("explain", help="dry run: what would be detected and what the provider would see")
+    e.add_argument("--policy", default="default")
+    e.add_argument("--policy-dir", default=None)
+    e.add_argument("text")
+    sc = psub.add_parser("schema", help="write the policy JSON Schema")
+    sc.add_argument("--out", default="policies/policy.schema.json")
+    pol.set_defaults(func=_policy)
+
+    a = sub.add_parser("audit", help="audit trail tools")
+    asub = a.add_subparsers(dest="audit_cmd", required=True)
+    v = asub.add_parser("verify", help="check the hash chain of audit files (in order)")
+    v.add_argument("files", nargs="+")
+    a.set_defaults(func=_audit)
+
+    m = sub.add_parser("models", help="model checkpoints")
+    msub = m.add_subparsers(dest="models_cmd", required=True)
+    pl = msub.add_parser("pull", help="fetch detoxify checkpoints ahead of time (needs network; for image builds)")
+    pl.add_argument("--variant", action="append", default=None, help="original, unbiased, multilingual")
+    pl.add_argument("--dest", default=None)
+    m.set_defaults(func=_models)
+
+    hk = sub.add_parser("hash-key", help="print the SHA-256 of a client API key for the config")
+    hk.add_argument("--key", default=None, help="the key (prompted if omitted)")
+    hk.set_defaults(func=_hash_key)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "variant", "x") is None:
+        args.variant = ["original"]
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

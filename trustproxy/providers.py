@@ -1,0 +1,296 @@
+"""The only module that talks to litellm.
+
+Turns a screened, OpenAI-shaped request into a litellm Router call (retries, fallbacks,
+timeouts) and the answer back into plain OpenAI-shaped dicts, whatever the provider.
+Upstream failures become ``UpstreamError`` with an honest status and a message we wrote
+ourselves (upstream bodies may echo the prompt, so they are never copied).
+
+The embedded demo route ``echo`` answers through litellm's own mock path, so it exercises the
+same normalisation code with no key and no network: it echoes the last message as the provider
+received it (that is, masked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trustproxy._offline  # noqa: F401  (env before litellm import)
+from trustproxy.errors import UpstreamError
+from trustproxy.settings import ECHO_MODEL, Route, Settings
+
+log = logging.getLogger("trustproxy.providers")
+
+# Fields we forward; everything else in a client body was refused or dropped at the edge.
+_CHUNK_KEYS = ("id", "object", "created", "model", "system_fingerprint", "service_tier", "choices", "usage")
+_MESSAGE_KEYS = ("role", "content", "tool_calls", "function_call", "refusal")
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _quiet_litellm(litellm: Any) -> None:
+    """litellm logs request bodies at DEBUG and phones home unless told not to."""
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    litellm.turn_off_message_logging = True
+    litellm.drop_params = True
+    litellm.set_verbose = False
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "httpcore", "openai",
+                 "anthropic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).propagate = False
+
+
+def _clean_tool_calls(calls: Any) -> list[dict[str, Any]] | None:
+    if not calls:
+        return None
+    out = []
+    for i, c in enumerate(calls):
+        fn = c.get("function") or {}
+        item: dict[str, Any] = {"index": c.get("index", i)}
+        if c.get("id"):
+            item["id"] = c["id"]
+        if c.get("type") or c.get("id"):
+            item["type"] = c.get("type") or "function"
+        f: dict[str, Any] = {}
+        if fn.get("name") is not None:
+            f["name"] = fn["name"]
+        if fn.get("arguments") is not None:
+            f["arguments"] = fn["arguments"]
+        item["function"] = f
+        out.append(item)
+    return out
+
+
+def _clean_usage(usage: Any) -> dict[str, Any] | None:
+    if not isinstance(usage, dict):
+        return None
+    return {k: usage[k] for k in _USAGE_KEYS if usage.get(k) is not None}
+
+
+def normalise_response(raw: dict[str, Any]) -> dict[str, Any]:
+    out = {k: raw[k] for k in _CHUNK_KEYS if raw.get(k) is not None and k != "choices"}
+    out["object"] = "chat.completion"
+    choices = []
+    for i, ch in enumerate(raw.get("choices") or []):
+        msg = ch.get("message") or {}
+        m = {k: msg.get(k) for k in _MESSAGE_KEYS if msg.get(k) is not None}
+        m.setdefault("role", "assistant")
+        m.setdefault("content", None)
+        tc = _clean_tool_calls(msg.get("tool_calls"))
+        if tc:
+            for c in tc:
+                c.pop("index", None)
+            m["tool_calls"] = tc
+        choices.append({"index": ch.get("index", i), "message": m,
+                        "finish_reason": ch.get("finish_reason") or "stop", "logprobs": ch.get("logprobs")})
+    out["choices"] = choices
+    if raw.get("usage") is not None:
+        out["usage"] = _clean_usage(raw["usage"])
+    return out
+
+
+def normalise_chunk(raw: dict[str, Any]) -> dict[str, Any]:
+    out = {k: raw[k] for k in _CHUNK_KEYS if raw.get(k) is not None and k != "choices"}
+    out["object"] = "chat.completion.chunk"
+    choices = []
+    for i, ch in enumerate(raw.get("choices") or []):
+        d = ch.get("delta") or {}
+        delta = {k: d.get(k) for k in _MESSAGE_KEYS if d.get(k) is not None}
+        tc = _clean_tool_calls(d.get("tool_calls"))
+        if tc:
+            delta["tool_calls"] = tc
+        else:
+            delta.pop("tool_calls", None)
+        c: dict[str, Any] = {"index": ch.get("index", i), "delta": delta}
+        c["finish_reason"] = ch.get("finish_reason")
+        choices.append(c)
+    out["choices"] = choices
+    if raw.get("usage") is not None:
+        out["usage"] = _clean_usage(raw["usage"])
+    return out
+
+
+def _echo_text(body: dict[str, Any]) -> str:
+    msgs = body.get("messages") or []
+    if not msgs:
+        return ""
+    content = msgs[-1].get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
+
+
+def _echo_embedding(text: str, dims: int = 16) -> list[float]:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    vec = [(b - 127.5) / 127.5 for b in digest[:dims]]
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+def _retry_after(exc: BaseException) -> str | None:
+    for attr in ("litellm_response_headers", "headers"):
+        h = getattr(exc, attr, None)
+        if h is not None and hasattr(h, "get"):
+            v = h.get("retry-after") or h.get("Retry-After")
+            if v:
+                return str(v)
+    resp = getattr(exc, "response", None)
+    h = getattr(resp, "headers", None)
+    if h is not None:
+        v = h.get("retry-after")
+        if v:
+            return str(v)
+    return None
+
+
+def map_upstream_error(exc: BaseException, route: str) -> UpstreamError:
+    """Turn a litellm/httpx exception into an honest OpenAI-shaped error (no upstream text)."""
+    import litellm
+
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.Timeout) or "Timeout" in name or isinstance(exc, TimeoutError):
+        return UpstreamError(f"The provider for '{route}' did not answer in time.", status=504,
+                             code="upstream_timeout")
+    if isinstance(exc, litellm.RateLimitError) or status == 429:
+        ra = _retry_after(exc)
+        return UpstreamError(f"The provider for '{route}' is rate limiting requests; retry later.", status=429,
+                             code="rate_limit_exceeded", headers={"Retry-After": ra} if ra else None)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return UpstreamError("The request is too long for the model's context window.", status=400,
+                             code="context_length_exceeded")
+    if isinstance(exc, litellm.ContentPolicyViolationError):
+        return UpstreamError("The provider refused the request under its content policy.", status=400,
+                             code="content_policy_violation")
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or status in (401, 403):
+        return UpstreamError(f"The proxy could not authenticate to the provider for '{route}'.", status=502,
+                             code="upstream_auth_failed")
+    if isinstance(exc, litellm.NotFoundError) or status == 404:
+        return UpstreamError(f"The provider does not know the model behind '{route}'.", status=502,
+                             code="upstream_model_not_found")
+    if isinstance(exc, litellm.BadRequestError) or status in (400, 422):
+        return UpstreamError(f"The provider for '{route}' rejected the request as invalid.", status=400,
+                             code="upstream_bad_request")
+    if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
+        return UpstreamError(f"The provider for '{route}' could not be reached or answered malformed data.",
+                             status=502, code="upstream_unavailable")
+    if status == 503 or isinstance(exc, litellm.ServiceUnavailableError):
+        return UpstreamError(f"The provider for '{route}' is unavailable.", status=503, code="upstream_unavailable")
+    return UpstreamError(f"The provider for '{route}' failed (upstream status {status or 'unknown'}).", status=502,
+                         code="upstream_error")
+
+
+class Provider:
+    """One litellm Router for all configured routes."""
+
+    def __init__(self, settings: Settings) -> None:
+        import litellm
+        from litellm import Router
+
+        _quiet_litellm(litellm)
+        self.routes: dict[str, Route] = dict(settings.routes)
+        model_list = []
+        fallbacks = []
+        for name, route in self.routes.items():
+            model_list.append({"model_name": name, "litellm_params": self._params(route)})
+            if route.fallbacks:
+                fallbacks.append({name: list(route.fallbacks)})
+        self.router = Router(model_list=model_list, fallbacks=fallbacks or None, num_retries=0,
+                             retry_after=0, disable_cooldowns=True, set_verbose=False)
+
+    @staticmethod
+    def _params(route: Route) -> dict[str, Any]:
+        if route.model == ECHO_MODEL:
+            return {"model": "openai/echo", "api_key": "echo-needs-no-key", "api_base": "http://127.0.0.1:9/v1"}
+        p: dict[str, Any] = {"model": route.model, "timeout": route.timeout, **route.params}
+        if route.stream_timeout:
+            p["stream_timeout"] = route.stream_timeout
+        if route.api_base:
+            p["api_base"] = route.api_base
+        if route.api_version:
+            p["api_version"] = route.api_version
+        if route.api_key_env:
+            p["api_key"] = os.environ.get(route.api_key_env, "")
+        return p
+
+    def provider_name(self, route: str) -> str:
+        r = self.routes[route]
+        if r.model == ECHO_MODEL:
+            return "echo"
+        return r.model.split("/", 1)[0] if "/" in r.model else "openai"
+
+    def _call_kwargs(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = self.routes[route]
+        kw = {k: v for k, v in body.items() if k != "model"}
+        kw["num_retries"] = r.max_retries
+        kw["no-log"] = True
+        if r.zero_data_retention and self.provider_name(route) in ("openai", "azure"):
+            kw["store"] = False  # provider-side storage of completions off for ZDR routes
+        if r.model == ECHO_MODEL:
+            kw["mock_response"] = _echo_text(body)
+            kw.pop("tools", None)
+            kw.pop("tool_choice", None)
+            kw["n"] = 1
+        return kw
+
+    async def chat(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = await self.router.acompletion(model=route, **self._call_kwargs(route, body))
+        except Exception as exc:  # noqa: BLE001 - every upstream failure is mapped
+            raise self._fail(exc, route) from None
+        return normalise_response(resp.model_dump())
+
+    async def chat_stream(self, route: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Yield OpenAI-shaped chunks. Raises UpstreamError before or during the stream."""
+        try:
+            stream = await self.router.acompletion(model=route, stream=True, **self._call_kwargs(route, body))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, route) from None
+        return self._iterate(stream, route)
+
+    async def _iterate(self, stream: Any, route: str) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in stream:
+                yield normalise_chunk(chunk.model_dump())
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, route) from None
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001 - closing a dead stream
+                    pass
+
+    async def embed(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = self.routes[route]
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if r.model == ECHO_MODEL:
+            return {"object": "list", "model": route,
+                    "data": [{"object": "embedding", "index": i, "embedding": _echo_embedding(t)}
+                             for i, t in enumerate(inputs)],
+                    "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs),
+                              "total_tokens": sum(len(t.split()) for t in inputs)}}
+        kw = {k: v for k, v in body.items() if k not in ("model",)}
+        kw["num_retries"] = r.max_retries
+        try:
+            resp = await self.router.aembedding(model=route, **kw)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, route) from None
+        raw = resp.model_dump()
+        return {"object": "list", "model": raw.get("model") or route,
+                "data": [{"object": "embedding", "index": d.get("index", i), "embedding": d.get("embedding")}
+                         for i, d in enumerate(raw.get("data") or [])],
+                "usage": _clean_usage(raw.get("usage")) or {}}
+
+    def _fail(self, exc: BaseException, route: str) -> UpstreamError:
+        if isinstance(exc, UpstreamError):
+            return exc
+        err = map_upstream_error(exc, route)
+        # class name and status only: upstream messages may echo the prompt
+        log.warning("upstream error route=%s kind=%s status=%s", route, type(exc).__name__, err.status)
+        return err

@@ -1,0 +1,137 @@
+"""App factory and lifecycle: shared resources live in the app, loaded once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from trustproxy.errors import AuthenticationError, InvalidRequest, NotFound, PayloadTooLarge, TrustProxyError
+from trustproxy.settings import Client, Settings, hash_key
+
+log = logging.getLogger("trustproxy.server")
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", object)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_KEY = "request_id"
+CLIENT_KEY = "client"
+
+
+def error_response(err: TrustProxyError, request_id: str | None = None) -> web.Response:
+    headers = dict(err.headers)
+    if request_id:
+        headers["x-request-id"] = request_id
+    return web.json_response(err.body(), status=err.status, headers=headers)
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                                ) -> web.StreamResponse:
+    rid = request.headers.get("x-request-id", "")
+    if not _REQUEST_ID.match(rid):
+        rid = "req_" + uuid.uuid4().hex
+    request[REQUEST_ID_KEY] = rid
+    try:
+        resp = await handler(request)
+    except TrustProxyError as err:
+        return error_response(err, rid)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid)
+    except web.HTTPException as exc:
+        if exc.status == 404 or exc.status == 405:
+            err: TrustProxyError = NotFound(f"Unknown endpoint: {request.method} {request.path}.") \
+                if exc.status == 404 else InvalidRequest(f"Method {request.method} is not allowed here.",
+                                                         status=405, code="method_not_allowed")
+            return error_response(err, rid)
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - never a stack trace or user text to the client
+        log.error("unhandled error request_id=%s kind=%s", rid, type(exc).__name__)
+        return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid)
+    if not resp.prepared:
+        resp.headers["x-request-id"] = rid
+    return resp
+
+
+def authenticate(settings: Settings, header: str | None) -> Client | None:
+    """Constant-time check of ``Authorization: Bearer <key>`` against stored hashes."""
+    if not settings.clients:
+        return None
+    if not header or not header.startswith("Bearer "):
+        raise AuthenticationError("Missing API key: send 'Authorization: Bearer <key>'.")
+    digest = hash_key(header[7:].strip())
+    found = None
+    for client in settings.clients:  # no early exit: time does not depend on which client
+        if hmac.compare_digest(digest, client.key_sha256):
+            found = client
+    if found is None:
+        raise AuthenticationError("Invalid API key.")
+    return found
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+    if request.path.startswith("/v1/"):
+        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], request.headers.get("Authorization"))
+    return await handler(request)
+
+
+async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    from trustproxy.server.runtime import Runtime
+
+    runtime = await Runtime.start(app[SETTINGS])
+    app[RUNTIME] = runtime
+    try:
+        yield
+    finally:
+        await runtime.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    from trustproxy.server import routes
+
+    settings.check_auth_safety()
+    app = web.Application(middlewares=[request_id_middleware, auth_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_runtime_ctx)
+    routes.setup(app)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests get ``shutdown_grace_seconds`` to finish."""
+    app = create_app(settings)
+    log.info("trustproxy listening on http://%s:%s", settings.host, settings.port)
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace_seconds,
+                handler_cancellation=True, access_log=None, print=None)
+
+
+def now_ms() -> float:
+    return time.perf_counter() * 1000.0
+
+
+def executor(workers: int = 2) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustproxy-guard")
+
+
+@contextlib.contextmanager
+def timed(store: dict[str, float], key: str) -> Any:
+    t0 = now_ms()
+    try:
+        yield
+    finally:
+        store[key] = round(store.get(key, 0.0) + now_ms() - t0, 3)

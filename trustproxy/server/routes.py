@@ -1,0 +1,234 @@
+"""OpenAI-compatible routes. Everything under /v1 not listed here answers 404: nothing reaches a
+provider that the proxy has not screened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
+                               UpstreamError, ZeroRetentionRequired)
+from trustproxy.server.app import CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
+from trustproxy.server.request import RequestContext
+from trustproxy.server.schemas import parse_chat, parse_embeddings
+from trustproxy.server.sse import DONE, event
+
+log = logging.getLogger("trustproxy.server")
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > request.app[SETTINGS].max_body_bytes:
+        from trustproxy.errors import PayloadTooLarge
+        raise PayloadTooLarge("The request body is larger than the configured limit.")
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+
+
+def _headers(ctx: RequestContext) -> dict[str, str]:
+    h = {"x-request-id": ctx.request_id, "x-trustproxy-policy": ctx.policy_name,
+         "x-trustproxy-policy-version": ctx.policy_version}
+    if ctx.mask.entities:
+        h["x-trustproxy-entities"] = ",".join(f"{t}={n}" for t, n in sorted(ctx.mask.entities.items()))
+    return h
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    body = parse_chat(await read_json(request))
+    ctx = RequestContext.open(rt, request[REQUEST_ID_KEY], request.get(CLIENT_KEY), body["model"], stream=body["stream"])
+    try:
+        await ctx.screen_request(body)
+        if body["stream"]:
+            return await _stream(request, ctx, body)
+        return await _complete(ctx, body)
+    except asyncio.CancelledError:
+        ctx.outcome("client_disconnected", 499)
+        raise
+    except TrustProxyError as err:
+        ctx.outcome_from_error(err)
+        raise
+    finally:
+        ctx.close()
+
+
+async def _complete(ctx: RequestContext, body: dict[str, Any]) -> web.Response:
+    t0 = now_ms()
+    try:
+        resp = await ctx.rt.provider.chat(ctx.route, body)
+    finally:
+        ctx.latency["provider"] = round(now_ms() - t0, 3)
+    screen = ctx.response_screen()
+    t1 = now_ms()
+    for choice in resp["choices"]:
+        try:
+            choice["message"] = await screen.screen_message(choice["index"], choice["message"])
+        except PolicyBlocked as blocked:
+            ctx.record_content_block(blocked)
+            choice["message"] = {"role": "assistant", "content": ctx.policy.output.toxicity.block_message}
+            choice["finish_reason"] = "content_filter"
+    ctx.latency["screening"] = round(now_ms() - t1, 3)
+    ctx.collect(screen)
+    headers = _headers(ctx)
+    if ctx.flags:
+        headers["x-trustproxy-flags"] = ",".join(sorted(set(ctx.flags)))
+    ctx.outcome("blocked" if ctx.blocked_reason else "ok", 200)
+    return web.json_response(resp, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any]) -> web.StreamResponse:
+    rt = ctx.rt
+    t0 = now_ms()
+    chunks = await rt.provider.chat_stream(ctx.route, body)  # errors here are plain JSON errors
+    ctx.latency["provider_first_byte"] = round(now_ms() - t0, 3)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                       **_headers(ctx)})
+    await resp.prepare(request)
+    screen = ctx.response_screen()
+    rt.active_streams += 1
+    rt.metrics.active_streams.inc()
+    last: dict[str, Any] = {}
+    try:
+        try:
+            async for chunk in chunks:
+                last = chunk
+                for out in await screen.on_chunk(chunk):
+                    await resp.write(event(out))
+            missing = await screen.unfinished()
+            if missing or not screen.choices:
+                raise UpstreamError("The provider's stream ended before the reply was complete.", status=502,
+                                    code="upstream_stream_incomplete")
+            await resp.write(DONE)
+            ctx.outcome("blocked" if ctx.blocked_reason else "ok", 200)
+        except PolicyBlocked as blocked:
+            ctx.record_content_block(blocked)
+            shell = {k: last.get(k) for k in ("id", "created", "model") if last.get(k) is not None}
+            for idx in screen.choices or {0: None}:
+                await resp.write(event({**shell, "object": "chat.completion.chunk",
+                                        "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}))
+            err = PolicyBlocked(blocked.message, code="content_filter")
+            await resp.write(event(err.body()))
+            ctx.outcome("blocked", 200)
+        except (TrustProxyError, Exception) as exc:  # noqa: BLE001 - the stream must end with an error event
+            if isinstance(exc, (ConnectionResetError, asyncio.CancelledError)):
+                raise
+            err = exc if isinstance(exc, TrustProxyError) else GuardFailed("Screening the reply failed.")
+            if not isinstance(exc, TrustProxyError):
+                log.error("stream screening error request_id=%s kind=%s", ctx.request_id, type(exc).__name__)
+            ctx.outcome_from_error(err)
+            await resp.write(event(err.body()))
+    except (ConnectionResetError, asyncio.CancelledError):
+        ctx.outcome("client_disconnected", 499)
+        await chunks.aclose()  # cancels the upstream call
+        raise
+    finally:
+        ctx.latency["provider"] = round(now_ms() - t0, 3)
+        ctx.collect(screen)
+        rt.active_streams -= 1
+        rt.metrics.active_streams.dec()
+    with _suppress_disconnect():
+        await resp.write_eof()
+    return resp
+
+
+class _suppress_disconnect:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return exc[0] is not None and issubclass(exc[0], ConnectionResetError)
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    body = parse_embeddings(await read_json(request))
+    ctx = RequestContext.open(rt, request[REQUEST_ID_KEY], request.get(CLIENT_KEY), body["model"], stream=False)
+    try:
+        await ctx.screen_request(body)
+        t0 = now_ms()
+        resp = await rt.provider.embed(ctx.route, body)
+        ctx.latency["provider"] = round(now_ms() - t0, 3)
+        ctx.outcome("ok", 200)
+        return web.json_response(resp, headers=_headers(ctx))
+    except TrustProxyError as err:
+        ctx.outcome_from_error(err)
+        raise
+    finally:
+        ctx.close()
+
+
+async def list_models(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    created = int(time.time())
+    data = [{"id": name, "object": "model", "created": created, "owned_by": "trustproxy"}
+            for name in settings.routes]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def inspect(request: web.Request) -> web.Response:
+    """Dry run: what would be detected and what the provider would see. Calls no provider."""
+    from trustproxy.pii.masker import inspect_json, inspect_text
+
+    rt = request.app[RUNTIME]
+    raw = await read_json(request)
+    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
+        raise InvalidRequest("Send {\"text\": \"...\", \"policy\": optional name}.", param="text")
+    client = request.get(CLIENT_KEY)
+    name = raw.get("policy") or (client.policy if client and client.policy else None)
+    loaded = rt.policies.get(name) if name else rt.policies.select(tenant_policy=None, route_policy=None)
+    if loaded is None:
+        raise NotFound("Unknown policy.", param="policy")
+    detector = rt.detector(loaded.policy)
+    try:
+        result = await rt.run_guard(inspect_text, loaded.policy, raw["text"], detector, rt.hash_key)
+    except TrustProxyError:
+        raise
+    except Exception:  # noqa: BLE001
+        raise GuardFailed("PII detection failed.") from None
+    out = inspect_json(result)
+    out.update({"policy": loaded.policy.name, "policy_version": loaded.version})
+    return web.json_response(out, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = request.app.get(RUNTIME)
+    if rt is None or not rt.ready:
+        return web.json_response({"status": "starting"}, status=503)
+    pol = rt.policies.status()
+    body = {"status": "ok" if pol.get("ok", True) else "degraded", "policies": pol,
+            "scorers": rt.scorer_status(), "routes": sorted(rt.settings.routes)}
+    # an invalid edit keeps the previous policies serving: still ready, with the error reported
+    return web.json_response(body, status=200)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    data, ctype = request.app[RUNTIME].metrics.render()
+    resp = web.Response(body=data)
+    resp.headers["Content-Type"] = ctype
+    return resp
+
+
+async def not_found(request: web.Request) -> web.Response:
+    raise NotFound(f"Unknown endpoint: {request.method} {request.path}.")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/v1/trust/inspect", inspect)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_route("*", "/v1/{tail:.*}", not_found)

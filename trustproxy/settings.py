@@ -1,0 +1,176 @@
+"""Deployment configuration: ``trustproxy.yaml`` plus ``TRUSTPROXY_*`` environment overrides.
+
+This file belongs to the platform team (routes, client keys, limits). What may leave the company
+is decided by the policy files in ``policies/``, owned by compliance. The only module that reads
+the environment.
+
+Environment overrides use the ``TRUSTPROXY_`` prefix and ``__`` for nesting, e.g.
+``TRUSTPROXY_PORT=9000`` or ``TRUSTPROXY_AUDIT__PATH=/var/log/trustproxy/audit.jsonl``.
+Secrets never sit in the file: routes name the *environment variable* holding a provider key,
+and client keys are stored as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from trustproxy.errors import PolicyError
+
+ECHO_MODEL = "echo"
+_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Route(_Strict):
+    """A client-facing model name and how to reach the provider behind it (litellm params)."""
+
+    model: str = Field(description="litellm model string, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, or `echo`.")
+    api_base: str | None = Field(None, description="Provider base URL (local servers, Azure, proxies).")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the provider key.")
+    api_version: str | None = Field(None, description="API version (Azure).")
+    timeout: float = Field(60.0, gt=0, description="Seconds before an upstream call is abandoned.")
+    stream_timeout: float | None = Field(None, gt=0, description="Seconds to wait for the first stream byte.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries on retryable upstream errors (litellm Router).")
+    fallbacks: list[str] = Field(default_factory=list, description="Other routes tried in order when this one fails.")
+    zero_data_retention: bool = Field(False, description="The provider contract for this route guarantees no retention.")
+    policy: str | None = Field(None, description="Policy for this route (a tenant's policy wins over it).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Extra non-secret litellm params (e.g. aws_region_name).")
+
+    @field_validator("params")
+    @classmethod
+    def _no_secrets_in_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in v if any(s in k.lower() for s in ("key", "secret", "token", "password"))]
+        if bad:
+            raise ValueError(f"params must not hold secrets ({', '.join(sorted(bad))}); use api_key_env")
+        return v
+
+
+class Client(_Strict):
+    """A calling application: its API key (hashed) and tenant."""
+
+    name: str
+    key_sha256: str = Field(description="hex SHA-256 of the client's API key (`trustproxy hash-key`).")
+    tenant: str | None = None
+    policy: str | None = Field(None, description="Policy for this client (wins over the route's).")
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _KEY_HASH.match(v):
+            raise ValueError("key_sha256 must be 64 hex characters (the SHA-256 of the key, not the key)")
+        return v
+
+
+class AuditSettings(_Strict):
+    path: str | None = Field(None, description="Audit JSON-lines file (rotated). Unset: stdout.")
+    stdout: bool | None = Field(None, description="Also write audit events to stdout (default: only when no path).")
+    max_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    backups: int = Field(10, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRUSTPROXY_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    policy_dir: str | None = Field(None, description="Directory of policy files; default ./policies.")
+    default_policy: str = "default"
+    routes: dict[str, Route] = Field(default_factory=lambda: {ECHO_MODEL: Route(model=ECHO_MODEL)})
+    clients: list[Client] = Field(default_factory=list)
+    allow_unauthenticated: bool = Field(False, description="Serve without client keys on a non-loopback address.")
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    detection_timeout_seconds: float = Field(15.0, gt=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+    hash_key: str | None = Field(None, description="Secret for the `hash` action; set it via TRUSTPROXY_HASH_KEY.")
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # environment beats the file (init kwargs come from the YAML file)
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        for name, route in self.routes.items():
+            for fb in route.fallbacks:
+                if fb not in self.routes:
+                    raise ValueError(f"routes.{name}.fallbacks: unknown route '{fb}'")
+        names = [c.name for c in self.clients]
+        if len(set(names)) != len(names):
+            raise ValueError("clients: duplicate client names")
+        return self
+
+    # -- derived -------------------------------------------------------------------------
+    def resolved_policy_dir(self) -> Path:
+        if self.policy_dir:
+            return Path(self.policy_dir)
+        cwd = Path.cwd() / "policies"
+        if (cwd / f"{self.default_policy}.yaml").exists():
+            return cwd
+        return Path(__file__).resolve().parent.parent / "policies"
+
+    def is_loopback(self) -> bool:
+        if self.host in ("localhost",):
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check_auth_safety(self) -> None:
+        """Refuse to serve without client keys on a non-loopback address unless told so."""
+        if not self.clients and not self.is_loopback() and not self.allow_unauthenticated:
+            raise PolicyError([
+                f"refusing to listen on {self.host} without client API keys: add `clients:` to the "
+                "config, or set `allow_unauthenticated: true` if another layer authenticates callers"])
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load the deployment config. ``path`` (or ``TRUSTPROXY_CONFIG``) is a YAML file."""
+    path = path or os.environ.get("TRUSTPROXY_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise PolicyError([f"{p}: config file not found"]) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+            raise PolicyError([f"{where}: invalid YAML ({getattr(exc, 'problem', 'syntax error')})"]) from None
+        if not isinstance(raw, dict):
+            raise PolicyError([f"{p}: the config must be a mapping"])
+        data.update(raw)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        where = str(path) if path else "config"
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            problems.append(f"{where}: {loc}: {err['msg']}")
+        raise PolicyError(problems) from None
+    # command-line flags beat the environment, which beats the file
+    update = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=update) if update else settings
