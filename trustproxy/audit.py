@@ -339,8 +339,8 @@ def _last_hash_in(path: str, tail: int = 65536) -> str | None:
 class AuditLog:
     """Chains events and writes each as one line to every sink.
 
-    The chain head at start: from ``chain_state_path`` (a small JSON file rewritten after each
-    event) if present, else from the last line of the first ``FileSink``, else ``GENESIS``. If
+    The chain head at start: from ``chain_state_path`` (``{"head": "<hash>"}``, overwritten in
+    place after each event) if present, else from the last line of the first ``FileSink``, else ``GENESIS``. If
     the file is exactly one event ahead of the state (a crash between the two writes), the
     file wins. Otherwise a gap (say the file was truncated) shows as a break at the next event.
     """
@@ -349,6 +349,7 @@ class AuditLog:
         self.sinks = list(sinks)
         self.chain_state_path = chain_state_path
         self._lock = threading.Lock()
+        self._state_fd = -1
         self.head = self._initial_head()
 
     def _initial_head(self) -> str:
@@ -378,11 +379,11 @@ class AuditLog:
         return head
 
     def _write_state(self, head: str) -> None:
-        assert self.chain_state_path
-        tmp = self.chain_state_path + ".tmp"
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(canonical_json({"head": head}))
-        os.replace(tmp, self.chain_state_path)
+        # fixed-length record overwritten in place: one pwrite, no create/rename per event
+        if self._state_fd < 0:
+            assert self.chain_state_path
+            self._state_fd = os.open(self.chain_state_path, os.O_WRONLY | os.O_CREAT, 0o640)
+        os.pwrite(self._state_fd, canonical_json({"head": head}).encode("ascii"), 0)
 
     def emit(self, event: AuditEvent | Mapping[str, Any]) -> AuditEvent:
         """Validate, chain and write one event; returns it with ``prev`` and ``hash`` set.
@@ -414,6 +415,9 @@ class AuditLog:
         with self._lock:
             for sink in self.sinks:
                 sink.close()
+            if self._state_fd >= 0:
+                os.close(self._state_fd)
+                self._state_fd = -1
 
 
 def _prev_of_last(sink: FileSink) -> str | None:
