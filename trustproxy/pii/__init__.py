@@ -1,0 +1,1 @@
+"""PII and secret detection, masking and restoring."""

