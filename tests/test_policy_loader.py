@@ -106,7 +106,7 @@ def test_all_problems_are_collected_in_line_order(tmp_path: Path) -> None:
         f"{p}:1:7 name: must equal the file name without .yaml ('acme'), got 'other'",
         f"{p}:2:12 threshold: must be at most 1.0, got 1.5",
         f"{p}:5:12 entities[1].type: duplicate entity type 'US_SSN' (already listed at line 4)",
-        f"{p}:5:33 entities[1].action: 'nope' is not one of mask, redact, hash, synthetic, block, allow",
+        f"{p}:5:28 entities[1].action: 'nope' is not one of mask, redact, hash, synthetic, block, allow",
         f"{p}:7:5 tests[0].text: required field is missing",
         f"{p}:7:23 tests[0].expect.blocked: must be true or false, got 'maybe'",
     ]
