@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 import trustproxy  # noqa: F401  (offline env first)
 from trustproxy.audit import (GENESIS, AuditEvent, AuditEventInvalid, AuditLog, FileSink, OTelSink,
-                              StdoutSink, blocked_kind, canonical_json, event_hash, verify,
-                              verify_file)
+                              StdoutSink, blocked_kind, build_audit_log, canonical_json, event_hash,
+                              rotated_files, verify, verify_file)
 
 CANARY = "CANARY_7f3a9c"
 CANARY_EMAIL = "canary.7f3a9c@example.com"
@@ -371,3 +371,47 @@ def test_a_good_event_carries_only_types(tmp_path: Path) -> None:
     assert "CANARY_TYPE" in p.read_text()
     with pytest.raises(AuditEventInvalid):
         AuditLog([FileSink(str(p))]).emit(full_event(latency_ms={"total": float("inf")}))
+
+
+# --------------------------------------------------------------------------- wiring helpers
+
+def test_build_audit_log_from_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    p = tmp_path / "logs" / "audit.jsonl"
+    log = build_audit_log(SimpleNamespace(path=str(p), stdout=None, max_bytes=1000, backups=40))
+    assert [type(s) for s in log.sinks] == [FileSink] and log.chain_state_path == f"{p}.head"
+    for i in range(25):
+        log.emit(full_event(i))
+    log.close()
+    files = rotated_files(str(p))
+    assert len(files) > 10 and files[0] == f"{p}.{len(files) - 1}"  # numeric, not lexicographic order
+    assert verify([str(p)], rotated=True, state_path=f"{p}.head") == 0
+    assert capsys.readouterr().out == "ok: 25 events\n"
+    only_stdout = build_audit_log(SimpleNamespace(path=None, stdout=None, max_bytes=1, backups=0))
+    assert [type(s) for s in only_stdout.sinks] == [StdoutSink] and only_stdout.chain_state_path is None
+
+
+def test_backups_zero_never_rotates(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    write_events(p, 5, max_bytes=500, backups=0)
+    assert rotated_files(str(p)) == [str(p)] and verify_file([str(p)]).events == 5
+
+
+@pytest.mark.parametrize("reason", ["entity:US_SSN", "entity:US_SSN,EMAIL_ADDRESS", "toxicity",
+                                    "toxicity:insult", "prompt", "prompt:threat", "zero_data_retention"])
+def test_blocked_reason_forms(reason: str) -> None:
+    AuditEvent(**full_event(blocked_reason=reason))
+
+
+@pytest.mark.parametrize("reason", ["prompt_toxicity", "policy_blocked", "entity:", "entity:US SSN", "entity:a@b"])
+def test_blocked_reason_other_forms_rejected(reason: str) -> None:
+    with pytest.raises(ValidationError):
+        AuditEvent(**full_event(blocked_reason=reason))
+
+
+def test_unreadable_chain_state_refuses_to_start(tmp_path: Path) -> None:
+    state = tmp_path / "s.json"
+    state.write_text("garbage")
+    with pytest.raises(RuntimeError):
+        AuditLog([StdoutSink(io.StringIO())], chain_state_path=str(state))

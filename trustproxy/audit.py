@@ -42,8 +42,8 @@ _NAME = r"^[A-Za-z0-9_.:-]{1,64}$"
 _CODE = r"^[a-z0-9_]{1,64}$"
 _FLAG = r"^[a-z0-9_.:-]{1,64}$"
 _TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
-#: entity:<TYPE> | toxicity:<category> | prompt:<category> | zero_data_retention
-_BLOCKED = r"^((entity:[A-Z0-9_]{1,64})|((toxicity|prompt):[a-z0-9_]{1,64})|zero_data_retention)$"
+#: <kind>[:<type or category>[,...]] with kind entity | toxicity | prompt; or zero_data_retention
+_BLOCKED = r"^(zero_data_retention|(entity|toxicity|prompt)(:[A-Za-z0-9_]{1,64}(,[A-Za-z0-9_]{1,64}){0,15})?)$"
 
 Id = Annotated[str, StringConstraints(pattern=_ID)]
 Name = Annotated[str, StringConstraints(pattern=_NAME)]
@@ -136,7 +136,7 @@ class AuditEvent(_Strict):
     stream: bool = Field(False, description="Whether the reply was streamed.")
     status: int = Field(ge=100, le=599, description="HTTP status returned to the client.")
     outcome: Outcome = Field(description="ok | blocked | error | client_disconnected.")
-    blocked_reason: str | None = Field(None, pattern=_BLOCKED, description="entity:<TYPE>, toxicity:<category>, prompt:<category> or zero_data_retention.")
+    blocked_reason: str | None = Field(None, pattern=_BLOCKED, description="entity:<TYPE>[,<TYPE>...], toxicity[:<category>], prompt[:<category>] or zero_data_retention.")
     entities_in: dict[str, int] = Field(default_factory=dict, description="Entity type -> count detected in the request.")
     entities_out: dict[str, int] = Field(default_factory=dict, description="Entity type -> count detected in the reply.")
     actions: dict[str, int] = Field(default_factory=dict, description="Action (mask, redact, hash, synthetic, block, allow, flag) -> count.")
@@ -223,12 +223,13 @@ class FileSink:
 
     Before a line would push ``path`` past ``max_bytes``, files shift ``path.(n-1) -> path.n``
     ... ``path -> path.1`` and the oldest beyond ``backups`` is deleted. The chain runs on across
-    files: verify ``path.N ... path.1 path`` in that order. ``max_bytes=0`` never rotates.
+    files: verify ``path.N ... path.1 path`` in that order (``rotated_files(path)``).
+    ``max_bytes=0`` or ``backups=0`` never rotates (as ``logging.handlers.RotatingFileHandler``).
     """
 
     def __init__(self, path: str, max_bytes: int = 0, backups: int = 5) -> None:
-        if max_bytes < 0 or backups < 0 or (max_bytes and backups < 1):
-            raise ValueError("max_bytes >= 0, and backups >= 1 when rotating")
+        if max_bytes < 0 or backups < 0:
+            raise ValueError("max_bytes and backups must be >= 0")
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
@@ -269,7 +270,7 @@ class FileSink:
 
     def write(self, line: str) -> None:
         data = line.encode("ascii")
-        if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
+        if self.max_bytes and self.backups and self._size and self._size + len(data) > self.max_bytes:
             self._rotate()
         os.write(self._fd, data)  # one O_APPEND write per line
         self._size += len(data)
@@ -420,6 +421,38 @@ class AuditLog:
                 self._state_fd = -1
 
 
+def rotated_files(path: str) -> list[str]:
+    """``path`` and its existing rotated files ``path.N``, oldest first (the verify order)."""
+    d, base = os.path.split(os.path.abspath(path))
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    nums = []
+    for name in names:
+        suffix = name[len(base) + 1:] if name.startswith(base + ".") else ""
+        if suffix.isdigit():
+            nums.append(int(suffix))
+    out = [f"{path}.{n}" for n in sorted(nums, reverse=True)]
+    return out + [path] if os.path.exists(path) else out
+
+
+def build_audit_log(cfg: Any) -> AuditLog:
+    """An ``AuditLog`` from ``settings.audit`` (attributes ``path``, ``stdout``, ``max_bytes``,
+    ``backups``; optional ``chain_state_path``). With a path, the chain head is also kept in
+    ``<path>.head`` unless ``chain_state_path`` says otherwise; stdout is used when ``stdout``
+    is true, or when it is unset and there is no path."""
+    sinks: list[Sink] = []
+    path = getattr(cfg, "path", None)
+    if path:
+        sinks.append(FileSink(path, max_bytes=cfg.max_bytes, backups=cfg.backups))
+    stdout = getattr(cfg, "stdout", None)
+    if stdout or (stdout is None and not path):
+        sinks.append(StdoutSink())
+    state = getattr(cfg, "chain_state_path", None) or (f"{path}.head" if path else None)
+    return AuditLog(sinks, chain_state_path=state)
+
+
 def _prev_of_last(sink: FileSink) -> str | None:
     for p in (sink.path, f"{sink.path}.1"):
         try:
@@ -506,10 +539,12 @@ def _check_line(raw: bytes, expected_prev: str | None) -> tuple[str | None, str 
     return data["hash"], None
 
 
-def verify(paths: list[str], *, partial: bool = False, state_path: str | None = None) -> int:
+def verify(paths: list[str], *, partial: bool = False, state_path: str | None = None,
+           rotated: bool = False) -> int:
     """CLI body of ``trustproxy audit verify FILE...``: prints ``ok: N events`` (exit 0) or
     ``broken at FILE:LINE: reason`` (exit 1). ``partial``: the first file need not start the
-    chain. ``state_path``: an AuditLog chain state file, to also catch events cut from the end."""
+    chain. ``state_path``: an AuditLog chain state file (``<path>.head``), to also catch events
+    cut from the end. ``rotated``: each FILE stands for its rotated set (``rotated_files``)."""
     head = None
     if state_path:
         try:
@@ -518,7 +553,11 @@ def verify(paths: list[str], *, partial: bool = False, state_path: str | None = 
         except (OSError, ValueError, AttributeError):
             print(f"broken at {state_path}: chain state file is unreadable")
             return 1
-    res = verify_file(list(paths), start_prev=None if partial else GENESIS, head=head)
+    files = [f for p in paths for f in rotated_files(p)] if rotated else list(paths)
+    if not files:
+        print(f"broken at {paths[0] if paths else '-'}: no such file")
+        return 1
+    res = verify_file(files, start_prev=None if partial else GENESIS, head=head)
     if res.ok:
         print(f"ok: {res.events} events")
         return 0
