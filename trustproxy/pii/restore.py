@@ -1,0 +1,127 @@
+"""Streaming restorer: an incremental decoder putting the caller's values back into a reply.
+
+``StreamRestorer`` releases text as soon as it cannot be part of a restorable token. It holds
+back only a tail that could still become one of its vault's tokens: a prefix of a tolerated
+placeholder spelling (``<``, ``&lt;PER``, ``[person 1``, ``\\u003cPERSON_1\\u00``) whose words
+so far fit one of the vault's placeholders, or a prefix of one of its synthetic values (a
+whole fake is held until the next character shows it ends on a word boundary). For any
+chunking, the concatenated output equals ``vault.restore(whole)``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trustproxy.pii.vault import CLOSES, OPENS, Vault
+
+__all__ = ["StreamRestorer"]
+
+_WORD = re.compile(r"\w")
+_INNER = re.compile(r"[ \t]{0,4}(?:[A-Za-z0-9]+(?:[ \t_\-]{1,3}[A-Za-z0-9]+)*[ \t_\-]{0,4})?")
+_SEPS = re.compile(r"[ \t_\-]+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_OPEN_CHARS = frozenset(o[0] for o in OPENS)
+
+
+class StreamRestorer:
+    """A ``StreamFilter`` restoring ``vault``'s tokens in one stream of text."""
+
+    def __init__(self, vault: Vault, *, json_escape: bool = False) -> None:
+        self._vault = vault
+        self._json = json_escape
+        self._pending = ""  # input not yet released
+        self._ctx = ""      # the input character just before ``_pending`` (for word bounds)
+
+    async def feed(self, text: str) -> str:
+        return self.feed_sync(text)
+
+    async def finish(self) -> str:
+        return self.finish_sync()
+
+    def feed_sync(self, text: str) -> str:
+        """Restored text that can no longer change; a possible token prefix is held."""
+        if not text:
+            return ""
+        self._pending += text
+        return self._drain(final=False)
+
+    def finish_sync(self) -> str:
+        """Everything held, restored where it matches."""
+        return self._drain(final=True)
+
+    def _drain(self, *, final: bool) -> str:
+        pattern = self._vault.pattern()
+        s = self._ctx + self._pending
+        n = len(s)
+        pos = len(self._ctx)
+        out: list[str] = []
+        if pattern is None:
+            out.append(s[pos:])
+            pos = n
+        else:
+            # Before ``limit`` the rest of the text is longer than any token: decided.
+            limit = n if final else n - self._vault.max_surface_len - 1
+            while True:
+                m = pattern.search(s, pos)
+                if m is None or m.start() >= limit:
+                    break
+                out.append(s[pos:m.start()])
+                out.append(self._vault.replacement(m, self._json))
+                pos = m.end()
+            if final:
+                out.append(s[pos:])
+                pos = n
+            else:
+                start = max(pos, limit)
+                out.append(s[pos:start])
+                pos = start
+                while pos < n and not self._could_start(s, pos):
+                    m = pattern.match(s, pos)
+                    if m is not None:
+                        out.append(self._vault.replacement(m, self._json))
+                        pos = m.end()
+                    else:
+                        out.append(s[pos])
+                        pos += 1
+        self._ctx = s[pos - 1] if pos else ""
+        self._pending = s[pos:]
+        return "".join(out)
+
+    def _could_start(self, s: str, pos: int) -> bool:
+        """Whether a token of the vault could start at ``pos`` and end beyond the text."""
+        tail = s[pos:]
+        if tail[0] in _OPEN_CHARS and self._vault.placeholder_keys and self._placeholder_prefix(tail):
+            return True
+        fakes = self._vault.fakes
+        if fakes and (pos == 0 or not _WORD.match(s[pos - 1])):
+            return any(f.startswith(tail) for f in fakes)
+        return False
+
+    def _placeholder_prefix(self, tail: str) -> bool:
+        low = tail.translate(_ASCII_LOWER)
+        for o in OPENS:
+            if len(low) <= len(o):
+                if o.startswith(low):
+                    return True
+            elif low.startswith(o) and self._inner_prefix(tail[len(o):]):
+                return True
+        return False
+
+    def _inner_prefix(self, rest: str) -> bool:
+        """``rest`` (after an opening bracket) could still grow into one of the vault's
+        placeholders. A superset test: it may hold a little more than needed, never less."""
+        cut = min((i for i in (rest.find("&"), rest.find("\\")) if i >= 0), default=-1)
+        closing = cut >= 0
+        inner, partial_close = (rest[:cut], rest[cut:]) if closing else (rest, "")
+        if closing:
+            low = partial_close.translate(_ASCII_LOWER)
+            if not any(len(low) < len(c) and c.startswith(low) for c in CLOSES):
+                return False
+        if not _INNER.fullmatch(inner):
+            return False
+        core = inner.strip(" \t")
+        norm = _SEPS.sub("_", core).upper()
+        keys = self._vault.placeholder_keys
+        if closing:
+            return norm in keys
+        return any(k.startswith(norm) for k in keys)
