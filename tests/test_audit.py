@@ -330,7 +330,7 @@ async def test_tasks_keep_one_chain(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- no raw text
 
-BAD = [
+BAD: list[dict[str, Any]] = [
     {"blocked_reason": f"user wrote {CANARY} and SSN 123-45-6789"},
     {"blocked_reason": f"entity:{CANARY_EMAIL}"},
     {"entities_in": {CANARY_EMAIL: 1}},

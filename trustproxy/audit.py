@@ -304,7 +304,7 @@ class OTelSink:
         return True
 
     def write(self, line: str) -> None:
-        from opentelemetry._logs import LogRecord  # type: ignore[import-not-found]
+        from opentelemetry._logs import LogRecord  # type: ignore[import-not-found,unused-ignore]
         self._logger.emit(LogRecord(body=line.rstrip("\n")))
 
     def close(self) -> None:
