@@ -1,0 +1,170 @@
+"""Output-side PII window: hide personal data in a reply that the caller never supplied.
+
+``OutputPIIFilter`` runs *before* the restorer, on text still holding the vault's
+placeholders. It keeps a buffer and scans it in fixed windows of ``2 * hold_back`` characters
+taken from the start of the buffer, so the windows (and so the output) do not depend on how
+the reply was chunked, and ``detect`` runs once per window (about ``hold_back`` released
+characters), never on the whole growing reply.
+
+Release rule, per window ``w`` (at finish the rest is scanned and released whole):
+
+1. the cut starts at ``len(w) - hold_back``: the last ``hold_back`` characters are held;
+2. a cut inside a detected span (or one of the vault's tokens) moves to the span's start;
+3. a cut inside a whitespace-free run moves to the run's start (a value the detector has not
+   recognised yet, ``sk-ab``, ``123-45-``, is not released in part);
+4. repeat 2-3 until stable. If the cut reaches 0 (a whitespace-free run longer than
+   ``hold_back``), the window is cut at ``len(w) - hold_back`` anyway, extended to the end of
+   a detected span it falls into. Values longer than ``hold_back`` may thus be split.
+
+Detected values in the released part are replaced: ``redact`` -> ``<TYPE>``; ``mask`` ->
+``<TYPE_OUT_N>`` (numbered per type and value in this filter, never restored: the restorer
+only knows the vault's ``<TYPE_N>``); ``allow`` passes text through without detection.
+Values the vault owns (the caller's own, or text overlapping a vault token) are left alone so
+the restorer and the caller get them. Buffer: under ``2 * hold_back`` between feeds, plus the
+chunk being fed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Literal, Protocol
+
+from trustproxy.errors import GuardFailed, TrustProxyError
+from trustproxy.pii.vault import Vault
+from trustproxy.pipeline import Decision
+
+__all__ = ["OutputPIIFilter", "SpanLike"]
+
+GUARD = "output_pii"
+
+
+class SpanLike(Protocol):
+    """What ``detect`` returns (``trustproxy.pii.detector.Span`` fits)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def entity_type(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
+Detect = Callable[[str], Awaitable[Sequence[SpanLike]]]
+
+
+class OutputPIIFilter:
+    """A ``StreamFilter`` hiding personal data in a reply; see the module docstring."""
+
+    def __init__(self, detect: Detect, vault: Vault, *,
+                 action: Literal["mask", "redact", "allow"] = "redact", hold_back: int = 256,
+                 entities: Collection[str] | None = None) -> None:
+        if action not in ("mask", "redact", "allow"):
+            raise ValueError("action must be mask, redact or allow")
+        if hold_back < 1:
+            raise ValueError("hold_back must be positive")
+        self._detect = detect
+        self._vault = vault
+        self._action = action
+        self._hold = hold_back
+        self._entities = frozenset(entities) if entities is not None else None
+        self._buf = ""
+        self._out_keys: dict[tuple[str, str], str] = {}
+        self._out_next: dict[str, int] = {}
+        self.decisions: list[Decision] = []
+
+    async def feed(self, text: str) -> str:
+        if self._action == "allow":
+            return text
+        self._buf += text
+        window = 2 * self._hold
+        out: list[str] = []
+        while len(self._buf) >= window:
+            w = self._buf[:window]
+            kept, barriers = await self._scan(w)
+            cut = self._safe_cut(w, barriers)
+            out.append(self._render(w[:cut], [s for s in kept if s[1] <= cut]))
+            self._buf = self._buf[cut:]
+        return "".join(out)
+
+    async def finish(self) -> str:
+        if self._action == "allow" or not self._buf:
+            return ""
+        w, self._buf = self._buf, ""
+        kept, _ = await self._scan(w)
+        return self._render(w, kept)
+
+    async def _scan(self, w: str) -> tuple[list[tuple[int, int, str, float]],
+                                           list[tuple[int, int]]]:
+        """Spans to replace in ``w``, and every span a cut must not fall into."""
+        try:
+            found = await self._detect(w)
+        except TrustProxyError:
+            raise
+        except Exception as exc:
+            raise GuardFailed(f"Output PII detection failed ({type(exc).__name__}).") from None
+        tokens = self._vault.token_spans(w)
+        barriers = list(tokens)
+        kept: list[tuple[int, int, str, float]] = []
+        last_end = 0
+        for sp in sorted(found, key=lambda s: (s.start, -s.end)):
+            start, end = sp.start, sp.end
+            if not 0 <= start < end <= len(w):
+                raise GuardFailed("Output PII detector returned a span outside the text.")
+            if self._entities is not None and sp.entity_type not in self._entities:
+                continue
+            barriers.append((start, end))
+            if start < last_end:
+                continue  # overlaps a span already kept
+            value = w[start:end]
+            if self._vault.owns(value) or any(a < end and start < b
+                                               for a, b in tokens):
+                continue
+            kept.append((start, end, sp.entity_type, float(sp.score)))
+            last_end = end
+        return kept, barriers
+
+    def _safe_cut(self, w: str, barriers: list[tuple[int, int]]) -> int:
+        first = cut = len(w) - self._hold
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for a, b in barriers:
+                if a < cut < b:
+                    cut, moved = a, True
+            if 0 < cut < len(w) and not w[cut - 1].isspace() and not w[cut].isspace():
+                while cut > 0 and not w[cut - 1].isspace():
+                    cut -= 1
+                moved = True
+        if cut > 0:
+            return cut
+        cut, moved = first, True
+        while moved:
+            moved = False
+            for a, b in barriers:
+                if a < cut < b:
+                    cut, moved = b, True
+        return cut
+
+    def _render(self, text: str, spans: list[tuple[int, int, str, float]]) -> str:
+        parts: list[str] = []
+        pos = 0
+        for start, end, etype, score in spans:
+            parts.append(text[pos:start])
+            parts.append(self._replacement(etype, text[start:end]))
+            self.decisions.append(Decision(guard=GUARD, action=self._action,
+                                           entity_type=etype, score=score))
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def _replacement(self, etype: str, value: str) -> str:
+        if self._action == "redact":
+            return f"<{etype}>"
+        key = self._out_keys.get((etype, value))
+        if key is None:
+            n = self._out_next.get(etype, 0) + 1
+            self._out_next[etype] = n
+            key = self._out_keys[(etype, value)] = f"{etype}_OUT_{n}"
+        return f"<{key}>"
