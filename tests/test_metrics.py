@@ -17,6 +17,7 @@ CANARY_EMAIL = "canary.91be@example.com"
 @pytest.mark.parametrize(("value", "allowed", "expected"), [
     ("gpt-4o", None, "gpt-4o"),
     ("gpt-4o", {"gpt-4o"}, "gpt-4o"),
+    ("openai/gpt-4o", {"openai/gpt-4o"}, "openai/gpt-4o"),
     ("gpt-4o", {"other-route"}, "other"),
     ("gpt-4o", set(), "other"),
     (CANARY_EMAIL, None, "other"),

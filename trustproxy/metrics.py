@@ -1,7 +1,7 @@
 """Prometheus metrics on a per-app ``CollectorRegistry`` (never the global one).
 
 Every label value goes through ``safe_label``: a value outside its allow-list, or not matching
-``^[A-Za-z0-9_.:-]{1,64}$``, becomes ``"other"``, so no label can carry user text. Routes and
+``^[A-Za-z0-9_.:/-]{1,64}$``, becomes ``"other"``, so no label can carry user text. Routes and
 policies are allow-listed from configuration (``set_allowed`` on reload); until configured they
 show as ``other``. Record through the methods below rather than the raw metric objects.
 """
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from trustproxy.pipeline import Decision
 
 OTHER = "other"
-_LABEL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")  # "/" for route names like openai/gpt-4o
 
 DIRECTIONS = frozenset({"in", "out"})
 STAGES = frozenset({"detection", "screening", "restore"})
