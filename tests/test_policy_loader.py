@@ -87,7 +87,7 @@ def test_bad_regex_and_missing_pattern(tmp_path: Path) -> None:
         """)
     assert problems_of(p) == [
         f"{p}:5:12 custom_recognizers[0].regex: invalid regular expression: "
-        "missing ), unterminated subpattern at position 4",
+        "missing ) at position 8",
         f"{p}:6:5 custom_recognizers[1]: needs a `regex` or a non-empty `deny_list`",
     ]
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regex as _rx  # the engine the detector uses (Presidio's dependency)
 import yaml
 from pydantic import ValidationError
 
@@ -38,6 +38,7 @@ from trustproxy.policy.errors import (MarkIndex, Problem, format_loc, sort_probl
 from trustproxy.policy.schema import Policy
 
 SUFFIXES = (".yaml", ".yml")
+_RX_FLAGS = _rx.DOTALL | _rx.MULTILINE  # as trustproxy.pii.recognizers
 
 
 @dataclass(frozen=True)
@@ -183,12 +184,10 @@ def _semantic_problems(raw: _Raw, data: dict[str, Any]) -> list[Problem]:
             names.add(rname)
         if regex is None and not deny:
             at(("custom_recognizers", i), "needs a `regex` or a non-empty `deny_list`")
-        if regex is not None and deny:
-            at(("custom_recognizers", i), "give either `regex` or `deny_list`, not both")
         if isinstance(regex, str):
             try:
-                compiled = re.compile(regex)
-            except re.error as exc:
+                compiled = _rx.compile(regex, _RX_FLAGS)
+            except _rx.error as exc:
                 at(("custom_recognizers", i, "regex"),
                    f"invalid regular expression: {exc.msg} at position {exc.pos}")
             else:
