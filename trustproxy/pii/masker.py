@@ -171,7 +171,9 @@ def mask_request(body: dict[str, Any], policy: Policy, detector: Any, vault: Any
     result = masker.mask_slots(list(iter_request_slots(body)))
     if result.blocked_types:
         types = ", ".join(sorted(result.blocked_types))
-        raise PolicyBlocked(f"The request was blocked by policy '{policy.name}': it contains {types}.")
+        err = PolicyBlocked(f"The request was blocked by policy '{policy.name}': it contains {types}.")
+        err.result = result  # type: ignore[attr-defined]  (types and counts only)
+        raise err
     return result
 
 

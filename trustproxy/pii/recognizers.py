@@ -282,7 +282,8 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
          + ds("PyPI", PypiTokenDetector, 0.95)
          + [Rule("Azure storage key", r"AccountKey=([a-zA-Z0-9+/=]{88})", 0.95),
             Rule("npm token", _B + r"npm_[A-Za-z0-9]{36}" + _E, 0.95),
-            Rule("Hugging Face token", _B + r"hf_[A-Za-z0-9]{34,}" + _E, 0.9),
+            Rule("Hugging Face token", _B + r"hf_[A-Za-z0-9]{34,}" + _E, 0.9)], None),
+        ("GENERIC_SECRET", [
             Rule("secret key/value",
                  r"(?i)(?<![A-Za-z0-9])(?:api[_\-]?key|secret[_\-]?key|client[_\-]?secret"
                  r"|access[_\-]?token|auth[_\-]?token)[\"']?\s*[=:]\s*[\"']?"
@@ -301,7 +302,7 @@ SECRET_ENTITIES: tuple[str, ...] = (
 def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
     num_ctx = r"\s*(?:number|num|no\.?|nr\.?|#|id)?\s*(?:is|:|=|#|-)?\s*"
     return [
-        ("STREET_ADDRESS", [Rule("US street address", _US_ADDRESS, 0.75),
+        ("STREET_ADDRESS", [Rule("US street address", _US_ADDRESS, 0.9),
                             Rule("DE street address", _DE_ADDRESS, 0.7),
                             Rule("FR street address", _FR_ADDRESS, 0.7)], None),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
@@ -345,9 +346,10 @@ _AWS_CONTEXT = ["aws", "secret", "secret_access_key", "aws_secret_access_key"]
 def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
     """Our recognizers for ``language`` (patterns are language-neutral)."""
     out: list[EntityRecognizer] = []
-    for entity, rules, validate in _secret_rules() + _pii_rules():
+    for n, (entity, rules, validate) in enumerate(_secret_rules() + _pii_rules()):
         ctx = _AWS_CONTEXT if entity == "AWS_SECRET_KEY" else None
-        out.append(RegexRecognizer(entity, rules, language=language, context=ctx,
+        name = f"{entity.title().replace('_', '')}Recognizer{n}"
+        out.append(RegexRecognizer(entity, rules, name=name, language=language, context=ctx,
                                    validate=validate))
     return out
 
