@@ -32,6 +32,8 @@ from typing import Any, Self
 from aiohttp import web
 
 JSON = dict[str, Any]
+BODY = web.RequestKey("fake_json_body", object)
+BROKEN = web.RequestKey("fake_stream_broken", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -82,10 +84,6 @@ class Recorded:
         return getattr(self, key)
 
 
-class StreamBroken(Exception):
-    """Raised inside the fake to end a stream abruptly (``break_stream_after``)."""
-
-
 def chunks(text: str, size: int) -> list[str]:
     """Split ``text`` into pieces of ``size`` characters (at least one piece, maybe empty)."""
     size = max(1, size)
@@ -102,6 +100,8 @@ class FakeProvider:
 
     #: The provider's name for its error-type strings etc.; subclasses override.
     name = "fake"
+    #: Metadata endpoints (model lists, model info): recorded, but exempt from faults and counters.
+    aux_paths: frozenset[str] = frozenset()
 
     def __init__(self, *, model: str = "fake-model") -> None:
         self.model = model
@@ -236,11 +236,13 @@ class FakeProvider:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        request["json"] = body
+        request[BODY] = body
         self.requests.append(Recorded(
             method=request.method, path=request.path, query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()}, json=body, raw=raw,
         ))
+        if request.path in self.aux_paths:  # metadata lookups: no faults, not counted
+            return await handler(request)
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:
@@ -250,11 +252,9 @@ class FakeProvider:
                 self._failed += 1
                 return self._fail_response(self.fail_status)
             resp = await handler(request)
-            self.completed += 1
+            if not request.get(BROKEN, False):
+                self.completed += 1
             return resp
-        except StreamBroken:
-            self.broken += 1
-            raise
         except (asyncio.CancelledError, ConnectionResetError):
             self.cancelled += 1
             raise
@@ -300,6 +300,7 @@ class FakeProvider:
         for event in items:
             if self.break_stream_after is not None and sent >= self.break_stream_after:
                 await self._break(request)
+                return resp
             await resp.write(event)
             sent += 1
             if self.chunk_delay:
@@ -309,11 +310,12 @@ class FakeProvider:
 
     async def _break(self, request: web.Request) -> None:
         """Close the connection without the rest of the stream (no final chunk, no [DONE])."""
+        self.broken += 1
+        request[BROKEN] = True
         transport = request.transport
         if transport is not None:
             await asyncio.sleep(0.05)  # let what was written reach the client first
             transport.close()
-        raise StreamBroken
 
     def malformed_body(self) -> web.Response:
         return web.Response(status=200, text='{"id": "broken", "choices": [{"mess',

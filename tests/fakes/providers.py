@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.base import (
+    BODY,
     JSON,
     FakeProvider,
     Reply,
@@ -73,6 +74,7 @@ class FakeOpenAI(FakeProvider):
     """``/v1/chat/completions`` (JSON and SSE), ``/v1/embeddings``, ``/v1/models``."""
 
     name = "openai"
+    aux_paths = frozenset({"/v1/models"})
     embedding_dims = 8
 
     def litellm_params(self, model: str | None = None) -> JSON:
@@ -92,7 +94,7 @@ class FakeOpenAI(FakeProvider):
             {"id": self.model, "object": "model", "created": 1700000000, "owned_by": "fake"}]})
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        body = request["json"] or {}
+        body = request[BODY] or {}
         if self.malformed_json:
             return self.malformed_body()
         inputs = body.get("input")
@@ -110,7 +112,7 @@ class FakeOpenAI(FakeProvider):
                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = request["json"] or {}
+        body = request[BODY] or {}
         reply = self.reply_for(body)
         n = reply.n or int(body.get("n") or 1)
         if body.get("stream"):
@@ -220,7 +222,7 @@ class FakeAnthropic(FakeProvider):
         return blocks
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        body = request["json"] or {}
+        body = request[BODY] or {}
         reply = self.reply_for(body)
         text = reply.texts(1)[0]
         stop = _ANTHROPIC_STOP.get(reply.finish(), reply.finish())
@@ -275,8 +277,11 @@ class FakeOllama(FakeProvider):
     """``/api/chat`` (JSON and NDJSON streaming), plus ``/api/show`` and ``/api/tags``."""
 
     name = "ollama"
+    aux_paths = frozenset({"/api/show", "/api/tags"})
 
-    def __init__(self, *, model: str = "llama-fake") -> None:
+    # A name in litellm's bundled cost map: for an unknown one litellm looks the model up with a
+    # *sync* POST /api/show to OLLAMA_API_BASE or localhost:11434, ignoring ``api_base``.
+    def __init__(self, *, model: str = "llama3.1") -> None:
         super().__init__(model=model)
 
     def litellm_params(self, model: str | None = None) -> JSON:
@@ -313,7 +318,7 @@ class FakeOllama(FakeProvider):
                 "prompt_eval_count": _prompt_tokens(body), "eval_count": count_tokens(text)}
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = request["json"] or {}
+        body = request[BODY] or {}
         reply = self.reply_for(body)
         text = reply.texts(1)[0]
         if body.get("stream", True):  # Ollama streams unless told not to
