@@ -63,7 +63,7 @@ def _policy(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from trustproxy.audit import verify
 
-    return verify(args.files)
+    return verify(args.files, partial=args.partial, state_path=args.state, rotated=args.rotated)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     asub = a.add_subparsers(dest="audit_cmd", required=True)
     v = asub.add_parser("verify", help="check the hash chain of audit files (in order)")
     v.add_argument("files", nargs="+")
+    v.add_argument("--partial", action="store_true", help="the first file does not start the chain")
+    v.add_argument("--state", default=None, help="chain state file (<path>.head) to check the end against")
+    v.add_argument("--rotated", action="store_true", help="include rotated siblings FILE.N, oldest first")
     a.set_defaults(func=_audit)
 
     m = sub.add_parser("models", help="model checkpoints")

@@ -225,7 +225,7 @@ class Provider:
 
     def _call_kwargs(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         r = self.routes[route]
-        kw = {k: v for k, v in body.items() if k != "model"}
+        kw = {k: v for k, v in body.items() if k not in ("model", "stream")}
         kw["num_retries"] = r.max_retries
         kw["no-log"] = True
         if r.zero_data_retention and self.provider_name(route) in ("openai", "azure"):
@@ -239,7 +239,7 @@ class Provider:
 
     async def chat(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            resp = await self.router.acompletion(model=route, **self._call_kwargs(route, body))
+            resp = await self.router.acompletion(model=route, stream=False, **self._call_kwargs(route, body))
         except Exception as exc:  # noqa: BLE001 - every upstream failure is mapped
             raise self._fail(exc, route) from None
         return normalise_response(resp.model_dump())

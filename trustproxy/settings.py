@@ -27,6 +27,13 @@ from trustproxy.errors import PolicyError
 
 ECHO_MODEL = "echo"
 _KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")  # route, client, tenant, policy names (audit/metrics safe)
+
+
+def _check_name(v: str | None, what: str) -> str | None:
+    if v is not None and not _NAME.match(v):
+        raise ValueError(f"{what} must be 1-64 characters of letters, digits and _ . : / -")
+    return v
 
 
 class _Strict(BaseModel):
@@ -64,6 +71,11 @@ class Client(_Strict):
     key_sha256: str = Field(description="hex SHA-256 of the client's API key (`trustproxy hash-key`).")
     tenant: str | None = None
     policy: str | None = Field(None, description="Policy for this client (wins over the route's).")
+
+    @field_validator("name", "tenant", "policy")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return _check_name(v, "client names, tenants and policy names")
 
     @field_validator("key_sha256")
     @classmethod
@@ -108,6 +120,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         for name, route in self.routes.items():
+            _check_name(name, f"route name '{name[:64]}'")
+            _check_name(route.policy, f"routes.{name}.policy")
             for fb in route.fallbacks:
                 if fb not in self.routes:
                     raise ValueError(f"routes.{name}.fallbacks: unknown route '{fb}'")

@@ -71,7 +71,8 @@ class RequestContext:
         t0 = now_ms()
         try:
             self.mask = await rt.run_guard(mask_request, body, self.policy, detector, self.vault, self.policy_version)
-        except PolicyBlocked:
+        except PolicyBlocked as exc:
+            self.mask = getattr(exc, "result", self.mask)
             raise
         except TrustProxyError:
             raise
@@ -108,7 +109,7 @@ class RequestContext:
         try:
             await screen_prompt(self.rt.batcher(self.policy), tox, [t for t in texts if t])
         except PolicyBlocked as exc:
-            self.blocked_reason = "prompt_toxicity"
+            self.blocked_reason = "prompt:toxicity"
             raise PolicyBlocked(exc.message, code="prompt_blocked") from None
 
     # -- response side -------------------------------------------------------------------
@@ -150,6 +151,8 @@ class RequestContext:
                 if d.guard in ("toxicity",) or d.category:
                     if d.action == "flag":
                         self.flags.append(f"toxicity:{d.category}")
+                    if d.action == "block" and d.category and (self.blocked_reason or "").startswith("toxicity"):
+                        self.blocked_reason = f"toxicity:{d.category}"
                     self._tox(d.action)
                 elif d.entity_type:
                     self.entities_out[d.entity_type] += 1
@@ -163,7 +166,7 @@ class RequestContext:
             self.tox_decision = action
 
     def record_content_block(self, exc: PolicyBlocked) -> None:
-        self.blocked_reason = "toxicity"
+        self.blocked_reason = "toxicity:toxicity"
         self._tox("block")
 
     # -- outcome -------------------------------------------------------------------------
@@ -176,8 +179,8 @@ class RequestContext:
         if isinstance(err, PolicyBlocked):
             self.result = "blocked"
             if not self.blocked_reason:
-                self.blocked_reason = "entity:" + ",".join(sorted(self.mask.blocked_types)) \
-                    if self.mask.blocked_types else (err.code or "policy")
+                self.blocked_reason = "entity:" + sorted(self.mask.blocked_types)[0] \
+                    if self.mask.blocked_types else None
         elif isinstance(err, ZeroRetentionRequired):
             self.result, self.blocked_reason = "blocked", "zero_data_retention"
         else:

@@ -10,7 +10,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from trustproxy.errors import GuardFailed, PolicyError
+from trustproxy.errors import GuardFailed
 from trustproxy.policy.schema import Policy
 from trustproxy.settings import Settings
 
@@ -38,38 +38,34 @@ class Runtime:
         return rt
 
     async def _start(self) -> None:
-        from trustproxy.audit import build_audit_log
         from trustproxy.metrics import Metrics
         from trustproxy.policy.store import PolicyStore
         from trustproxy.providers import Provider
 
         loop = asyncio.get_running_loop()
-        self.metrics = Metrics()
+        from trustproxy.audit import build_audit_log
+
         self.audit = build_audit_log(self.settings.audit)
         self.policies = PolicyStore(str(self.settings.resolved_policy_dir()), default=self.settings.default_policy,
-                                    on_reload=self._on_reload)
-        self._check_policy_names()
+                                    required=self._policy_names(), on_reload=self._on_reload)
+        self.metrics = Metrics(routes=self.settings.routes, policies=self.policies.policies)
         self.provider = await loop.run_in_executor(self.executor, Provider, self.settings)
         # load every model the policies need now, not on the first request
-        for loaded in self.policies.all().values():
+        for loaded in self.policies.policies.values():
             await loop.run_in_executor(self.executor, self.prepare_policy, loaded.policy)
         self._watch_task = asyncio.create_task(self.policies.watch())
         self.ready = True
         for name, info in self.scorer_status().items():
             log.info("policy %s: toxicity scorer %s", name, info.get("scorer"))
 
-    def _check_policy_names(self) -> None:
-        names = set(self.policies.all())
-        wanted = {self.settings.default_policy} | {c.policy for c in self.settings.clients if c.policy} | \
-                 {r.policy for r in self.settings.routes.values() if r.policy}
-        missing = sorted(wanted - names)
-        if missing:
-            raise PolicyError([f"config names policies that do not exist in {self.policies.directory}: "
-                               + ", ".join(missing)])
+    def _policy_names(self) -> set[str]:
+        return {c.policy for c in self.settings.clients if c.policy} | \
+               {r.policy for r in self.settings.routes.values() if r.policy}
 
     def _on_reload(self, ok: bool) -> None:
         if self.metrics is not None:
-            self.metrics.policy_reloads_total.labels(result="ok" if ok else "error").inc()
+            self.metrics.policy_reload(ok)
+            self.metrics.set_allowed(policies=self.policies.policies)
 
     def prepare_policy(self, policy: Policy) -> None:
         """Load the detector and the scorer a policy needs (sync, heavy)."""
@@ -101,10 +97,10 @@ class Runtime:
         return b
 
     def scorer_status(self) -> dict[str, dict[str, Any]]:
-        from trustproxy.toxicity import describe
+        from trustproxy.toxicity.commands import describe
 
         out = {}
-        for name, loaded in self.policies.all().items():
+        for name, loaded in self.policies.policies.items():
             try:
                 out[name] = describe(loaded.policy.output.toxicity)
             except Exception as exc:  # noqa: BLE001
@@ -131,3 +127,59 @@ class Runtime:
         if self.audit is not None:
             self.audit.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def observe(self, ctx: Any) -> None:
+        """One audit event and the metrics of a finished request (types, counts, scores only)."""
+        from trustproxy.audit import AuditEvent
+
+        m = self.metrics
+        m.request(ctx.route, ctx.status, ctx.policy_name)
+        for t, n in ctx.mask.entities.items():
+            m.entity("in", t, _action_of(ctx.policy, t), n)
+        for t, n in ctx.entities_out.items():
+            m.entity("out", t, ctx.policy.output.pii.action, n)
+        if ctx.blocked_reason:
+            m.block(ctx.blocked_reason.split(":", 1)[0], ctx.policy_name)
+        for flag in ctx.flags:
+            m.toxicity_flag(flag.split(":", 1)[-1], "flag")
+        if "provider" in ctx.latency:
+            m.upstream_latency(ctx.route, ctx.latency["provider"] / 1000)
+        if "screening" in ctx.latency:
+            m.guard_latency("screening", ctx.latency["screening"] / 1000)
+        tox = None
+        if ctx.policy.output.toxicity.enabled:
+            scorer = self.scorer_status().get(ctx.policy_name, {}).get("scorer") or "none"
+            tox = {"scorer": _name_label(scorer), "max_scores": ctx.tox_max, "decision": ctx.tox_decision}
+        try:
+            self._emit(ctx, AuditEvent, tox)
+        except Exception as exc:  # noqa: BLE001 - the reply already left; record that the sink failed
+            log.error("audit event failed request_id=%s kind=%s", ctx.request_id, type(exc).__name__)
+
+    def _emit(self, ctx: Any, AuditEvent: Any, tox: Any) -> None:
+        actions = {k: v for k, v in ctx.actions.items() if k in _ACTIONS}
+        event = AuditEvent(
+            request_id=ctx.request_id, tenant=(ctx.client.tenant or ctx.client.name) if ctx.client else None,
+            route=ctx.route, provider=self.provider.provider_name(ctx.route), policy=ctx.policy_name,
+            policy_version=ctx.policy_version, stream=ctx.stream, status=ctx.status, outcome=ctx.result,
+            blocked_reason=ctx.blocked_reason, entities_in=dict(ctx.mask.entities),
+            entities_out=dict(ctx.entities_out), actions=actions, toxicity=tox,
+            flags=sorted(set(ctx.flags)),
+            latency_ms={k: ctx.latency.get(k, 0.0) for k in ("detection", "provider", "screening", "total")},
+            error_code=ctx.error_code)
+        self.audit.emit(event)
+
+
+_ACTIONS = {"mask", "redact", "hash", "synthetic", "block", "allow", "flag"}
+
+
+def _action_of(policy: Policy, entity_type: str) -> str:
+    for rule in policy.entities:
+        if rule.type == entity_type:
+            return rule.action.value
+    return "mask"
+
+
+def _name_label(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", name)[:64]
