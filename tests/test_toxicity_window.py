@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -134,10 +135,35 @@ async def test_fast_cuts_the_stream_at_every_offset(batcher: BatchingScorer) -> 
 
 async def test_unterminated_toxic_tail_is_blocked_at_finish(batcher: BatchingScorer) -> None:
     f = ToxicityFilter(batcher, cfg("hold"))
-    assert await f.feed("Fine. Go fuck") == "Fine."
-    assert await f.feed(" yourself") == ""
+    out = await f.feed("Fine. Go fuck")
+    out += await f.feed(" yourself")
+    await asyncio.sleep(0.05)  # let the first sentence's score land
+    out += await f.feed("")
+    assert out == "Fine."
     with pytest.raises(PolicyBlocked):
         await f.finish()
+
+
+async def test_hold_feed_never_waits_for_a_score() -> None:
+    gate = threading.Event()
+
+    class Gated:
+        name, categories = "gated", ("toxicity",)
+
+        def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+            gate.wait(10)  # scoring is stuck until the test opens the gate
+            return [{"toxicity": 0.0} for _ in texts]
+
+    b = BatchingScorer(Gated(), max_wait_ms=0)
+    try:
+        f = ToxicityFilter(b, cfg("hold"))
+        assert await f.feed("One. Two. ") == ""  # held, but feed did not wait
+        assert await f.feed("Three") == ""
+        gate.set()
+        assert await f.finish() == "One. Two. Three"
+    finally:
+        gate.set()
+        b.close()
 
 
 # -- redact and flag, streamed and not ------------------------------------------------------

@@ -2,8 +2,10 @@
 up to ``window_sentences - 1`` earlier sentences as context), act per category.
 
 Modes:
-- ``hold``: a sentence is released only after it is scored. ``redact`` replaces the sentence with
-  ``redact_message``; ``block`` raises ``PolicyBlocked`` before any of it leaves.
+- ``hold``: a sentence is released only after it is scored. Scoring runs in the background, so
+  ``feed`` returns what has been judged so far (released text may wait for the next chunk) and
+  ``finish`` waits for the rest. ``redact`` replaces the sentence with ``redact_message``;
+  ``block`` raises ``PolicyBlocked`` before any of it leaves.
 - ``fast``: text is released at once; scoring runs alongside, and a failed window raises at the next
   ``feed``/``finish`` (the stream is cut). The offending text has already left, so ``redact``
   degrades to ``block`` (recorded with reason ``redact_in_fast_mode``).
@@ -147,6 +149,11 @@ def _hits(scores: Mapping[str, float], cats: Mapping[str, Threshold]) -> list[tu
     return out
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _redact(sentence: str, message: str) -> str:
     m = _EDGES.match(sentence)
     assert m is not None
@@ -155,7 +162,13 @@ def _redact(sentence: str, message: str) -> str:
 
 class ToxicityFilter:
     """A ``StreamFilter`` for one choice's content. ``decisions`` (no text) and ``max_scores``
-    (per category, over the whole reply) are for the audit trail and metrics."""
+    (per category, over the whole reply) are for the audit trail and metrics.
+
+    Each completed sentence is scored in the background as soon as it completes (windows of
+    concurrent streams share batches); ``feed`` returns, in order, what has been judged so far
+    and never waits for a score, so scoring overlaps the upstream stream instead of adding up
+    sentence by sentence. ``finish`` waits for the rest. In ``hold`` mode a sentence is released
+    only once judged; in ``fast`` mode ``feed`` returns its input at once."""
 
     def __init__(self, batcher: BatchingScorer, cfg: ToxicityConfig) -> None:
         self._batcher = batcher
@@ -163,9 +176,10 @@ class ToxicityFilter:
         self._cats = effective_categories(cfg, batcher.categories)
         self._split = SentenceSplitter(cfg.max_hold_chars)
         self._k = cfg.window_sentences - 1
-        self._context: deque[str] = deque(maxlen=self._k or 1)
         self._fast = cfg.mode == "fast"
-        self._inflight: list[asyncio.Task[None]] = []
+        self._sent: deque[str] = deque(maxlen=self._k or 1)      # last sentences sent to scoring
+        self._released: deque[str] = deque(maxlen=self._k or 1)  # ... and as released (redacted)
+        self._queue: deque[tuple[str, str, asyncio.Task[dict[str, float]]]] = deque()
         self._error: TrustProxyError | None = None
         self.decisions: list[Decision] = []
         self.max_scores: dict[str, float] = {}
@@ -173,25 +187,20 @@ class ToxicityFilter:
 
     async def feed(self, text: str) -> str:
         self._check()
-        segs = self._split.push(text)
-        if self._fast:
-            for s in segs:
-                self._launch(s)
-            self._reap()
-            return text
-        return await self._hold(segs)
+        for seg in self._split.push(text):
+            self._launch(seg)
+        released = await self._drain(wait=False)
+        return text if self._fast else released
 
     async def finish(self) -> str:
         self._check()
         rest = self._split.flush()
-        segs = [rest] if rest.strip() else []
+        if rest.strip():
+            self._launch(rest)
+        released = await self._drain(wait=True)
         if self._fast:
-            for s in segs:
-                self._launch(s)
-            await asyncio.gather(*self._inflight, return_exceptions=True)
-            self._reap()
             return ""
-        return await self._hold(segs) if segs else rest
+        return released if rest.strip() else released + rest  # a blank tail needs no score
 
     # -- internals -------------------------------------------------------------------------
 
@@ -201,6 +210,43 @@ class ToxicityFilter:
 
     def _ctx(self, prior: Sequence[str]) -> list[str]:
         return list(prior)[-self._k:] if self._k else []
+
+    def _launch(self, seg: str) -> None:
+        win = "".join(self._ctx(self._sent) + [seg])
+        self._sent.append(seg)
+        task = asyncio.get_running_loop().create_task(self._score_one(win))
+        task.add_done_callback(_retrieve)  # an abandoned stream must not log "never retrieved"
+        self._queue.append((seg, win, task))
+
+    async def _score_one(self, win: str) -> dict[str, float]:
+        return (await _score(self._batcher, [win]))[0]
+
+    async def _drain(self, *, wait: bool) -> str:
+        """Judges scored windows in stream order (all of them if ``wait``); returns the released
+        text. A window whose context changed through a redaction is scored again, so results do
+        not depend on timing or chunking."""
+        out: list[str] = []
+        try:
+            while self._queue:
+                seg, win, task = self._queue[0]
+                if not (wait or task.done()):
+                    break
+                scores = await task
+                self._queue.popleft()
+                if not self._fast:
+                    actual = "".join(self._ctx(self._released) + [seg])
+                    if actual != win:
+                        scores = await self._score_one(actual)
+                r = _redact(seg, self._cfg.redact_message) if self._judge(scores) == "redact" else seg
+                self._released.append(r)
+                out.append(r)
+        except TrustProxyError as e:
+            self._error = e
+            for _, _, t in self._queue:
+                t.cancel()
+            self._queue.clear()
+            raise
+        return "".join(out)
 
     def _judge(self, scores: Mapping[str, float]) -> str | None:
         """Records decisions; raises on block; returns "redact", "flag" or None."""
@@ -217,60 +263,9 @@ class ToxicityFilter:
             acts.append((c, action))
         blocked = [c for c, a in acts if a == "block"]
         if blocked:
-            self._error = _blocked(blocked)
-            raise self._error
+            raise _blocked(blocked)
         kinds = {a for _, a in acts}
         return "redact" if "redact" in kinds else ("flag" if "flag" in kinds else None)
-
-    async def _hold(self, segs: list[str]) -> str:
-        """Scores the sentences (one batch) and releases them, redacted where needed. Same result
-        as scoring one by one: a window whose context changed by a redaction is scored again."""
-        if not segs:
-            return ""
-        prior = list(self._context)
-        windows = ["".join(self._ctx(prior + segs[:i]) + [s]) for i, s in enumerate(segs)]
-        scores = await self._scores(windows)
-        released: list[str] = []
-        for i, s in enumerate(segs):
-            win = "".join(self._ctx(prior + released) + [s])
-            sc = scores[i] if win == windows[i] else (await self._scores([win]))[0]
-            r = _redact(s, self._cfg.redact_message) if self._judge(sc) == "redact" else s
-            released.append(r)
-        self._context.extend(released)
-        return "".join(released)
-
-    async def _scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        try:
-            return await _score(self._batcher, texts)
-        except TrustProxyError as e:
-            self._error = e
-            raise
-
-    def _launch(self, seg: str) -> None:
-        win = "".join(self._ctx(list(self._context)) + [seg])
-        self._context.append(seg)
-        self._inflight.append(asyncio.get_running_loop().create_task(self._fast_window(win)))
-
-    async def _fast_window(self, win: str) -> None:
-        self._judge((await self._scores([win]))[0])
-
-    def _reap(self) -> None:
-        """Raise the first failure among finished windows (in stream order)."""
-        still = []
-        for t in self._inflight:
-            if not t.done():
-                still.append(t)
-                continue
-            exc = t.exception()
-            if exc is not None:
-                if self._error is None:
-                    self._error = exc if isinstance(exc, TrustProxyError) else GuardFailed("toxicity scorer failed")
-                for u in self._inflight:
-                    if not u.done():
-                        u.cancel()
-                self._inflight = []
-                raise self._error
-        self._inflight = still
 
 
 async def screen_prompt(batcher: BatchingScorer, cfg: ToxicityConfig, texts: list[str]) -> list[Decision]:
