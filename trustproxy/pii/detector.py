@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import regex
+
 from trustproxy import _offline
 from trustproxy.pii.normalize import normalize, to_original
 from trustproxy.policy.schema import CustomRecognizer
@@ -155,6 +157,42 @@ def _lean_engine_cls() -> type:
     return LeanSpacyNlpEngine
 
 
+def _phone_recognizer_cls(base: type) -> type:
+    class FormattedPhoneRecognizer(base):  # type: ignore[misc, valid-type]
+        """Presidio's phone recognizer, scoring 0.55 (theirs: 0.4) for a valid number written
+        with a ``+`` or separators, so it is found without a context word ("call" is a spaCy
+        stop word, so Presidio never sees it as context). Bare digit runs keep 0.4."""
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None
+                    ) -> list[Any]:
+            results = super().analyze(text, entities, nlp_artifacts)
+            for r in results:
+                if not text[r.start:r.end].isdigit():
+                    r.score = max(r.score, 0.55)
+            return results
+
+    return FormattedPhoneRecognizer
+
+
+def _plausible_ip(v: str) -> bool:
+    """Drop network ranges and addresses that name no host: CIDR blocks, 0.0.0.0, loopback,
+    netmasks, multicast."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(v.strip())
+    except ValueError:
+        return True  # Presidio matched it; keep (fail towards masking)
+    return not (ip.is_unspecified or ip.is_loopback or ip.is_multicast
+                or v.startswith("255.") or v.endswith(".255"))
+
+
+_PERSON_CUE = regex.compile(
+    r"(?i)(?:\b(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|dear|hi|hello|hey|thanks|regards|cc|from|"
+    r"to|ask|tell|call|email|contact|with|by|patient|client|customer|employee|user|named|"
+    r"name\s+is|i\s+am|i'm|this\s+is|signed)\.?)\s*[,:]?\s*$")
+
+
 def _needed_components(nlp: Any) -> set[str]:
     """``ner`` plus the embedding components its model listens to (tok2vec / transformer)."""
     if "ner" not in nlp.pipe_names:
@@ -207,11 +245,8 @@ class Detector:
             except Exception:  # noqa: BLE001 - absent in some Presidio versions
                 pass
         # NANP (US/CA) parses under "US"; "+<country code>" numbers parse under any region.
-        # Score 0.55 (Presidio: 0.4): a number phonenumbers validates is found without a
-        # context word ("call" is a spaCy stop word, so Presidio never sees it as context).
-        phone = PhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS)
-        phone.SCORE = 0.55
-        registry.add_recognizer(phone)
+        registry.add_recognizer(_phone_recognizer_cls(PhoneRecognizer)(
+            supported_language=language, supported_regions=PHONE_REGIONS))
         for rec in build_recognizers(language):
             registry.add_recognizer(rec)
         self._analyzer = AnalyzerEngine(
@@ -315,7 +350,12 @@ class Detector:
             for r in results:
                 if r.entity_type not in wanted or r.score < th.get(r.entity_type, 1.0):
                     continue
-                if r.entity_type == "PERSON" and not _plausible_person(norm[r.start:r.end]):
+                value = norm[r.start:r.end]
+                if r.entity_type == "PERSON" and not _plausible_person(
+                        value, norm[max(0, r.start - 24):r.start]):
+                    continue
+                if r.entity_type == "IP_ADDRESS" and (
+                        "/" in value or norm[r.end:r.end + 1] == "/" or not _plausible_ip(value)):
                     continue
                 s, e = to_original(offsets, r.start, r.end)
                 s, e = _trim(text, s, e)
@@ -344,10 +384,13 @@ _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le"
 _NOT_NAME_CHARS = frozenset("0123456789_/\\=<>{}[]()@#$%^&*|`~:;\"")
 
 
-def _plausible_person(v: str) -> bool:
+def _plausible_person(v: str, before: str = "") -> bool:
     """Drop NER 'names' that are code or tech tokens: digits, underscores, paths, camelCase,
-    ALL CAPS, dotted identifiers."""
+    ALL CAPS, dotted identifiers. A single word ("Kafka", "Module") counts only after a cue
+    ("Dr.", "Hi", "name is", "ask" ...): the small model tags many capitalised tech words."""
     v = v.strip()
+    if len(v.split()) == 1 and not _PERSON_CUE.search(before):
+        return False
     if len(v) < 2 or any(c in _NOT_NAME_CHARS for c in v):
         return False
     words = v.replace("-", " ").replace("'", " ").split()

@@ -215,7 +215,7 @@ _FR_ADDRESS = (r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|che
 _URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@"
 _KV_PASSWORD = (r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|db_pass(?:word)?|pass)"
                 r"[\"']?\s*[=:]\s*(?:\"([^\"\r\n]{1,128})\"|'([^'\r\n]{1,128})'"
-                r"|([^\s\"';&,<>]{1,128}))")
+                r"|([^\s\"';&,<>()]{1,128}))")
 
 
 def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
