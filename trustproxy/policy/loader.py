@@ -17,6 +17,10 @@ Merge rules for ``extends: parent`` (the child is applied on top of the fully re
   ``retention.require_zero_data_retention_for``) are concatenated without duplicates;
 - ``name``, ``description`` and ``tests`` are never inherited (a parent's golden examples need
   not hold once a child changes the rules).
+
+Each file must be valid on its own before it is merged (e.g. a toxicity category a child
+changes must carry its ``threshold``). ``load_policy_dir`` resolves ``extends`` within the
+directory only; ``load_policy_file`` also looks one directory up.
 """
 
 from __future__ import annotations
@@ -249,19 +253,25 @@ def compose(parent: Policy, child: Policy) -> Policy:
 class _Resolver:
     """Parses files on demand and resolves ``extends`` chains, collecting problems."""
 
-    def __init__(self, directory: Path, shown_dir: str) -> None:
+    def __init__(self, directory: Path, shown_dir: str, *, parent_dir_too: bool = False) -> None:
         self.directory = directory
         self.shown_dir = shown_dir
+        self.parent_dir_too = parent_dir_too
         self.raw: dict[str, _Raw] = {}
         self.done: dict[str, LoadedPolicy | None] = {}
         self.problems: list[Problem] = []
         self.cyclic: set[str] = set()
 
-    def _path_of(self, name: str) -> Path | None:
-        for suf in SUFFIXES:
-            p = self.directory / f"{name}{suf}"
-            if p.is_file():
-                return p
+    def _path_of(self, name: str) -> tuple[Path, str] | None:
+        """The file of policy ``name`` and how to show its path."""
+        places = [(self.directory, self.shown_dir)]
+        if self.parent_dir_too:
+            places.append((self.directory.parent, os.path.normpath(os.path.join(self.shown_dir, ".."))))
+        for d, shown in places:
+            for suf in SUFFIXES:
+                p = d / f"{name}{suf}"
+                if p.is_file():
+                    return p, os.path.join(shown, p.name)
         return None
 
     def parse(self, path: Path, shown: str) -> _Raw:
@@ -315,11 +325,11 @@ class _Resolver:
             self.cyclic.update(members)
             return None
         if parent_name not in self.raw:
-            p = self._path_of(parent_name)
-            if p is None:
+            found = self._path_of(parent_name)
+            if found is None:
                 self._missing_parent(raw, parent_name)
                 return None
-            self.parse(p, os.path.join(self.shown_dir, p.name))
+            self.parse(*found)
         parent = self.resolve(parent_name, stack)
         if parent is None:
             if raw.name not in self.cyclic:
@@ -366,10 +376,11 @@ def load_policy_dir(directory: str | os.PathLike[str]) -> dict[str, LoadedPolicy
 
 
 def load_loaded_file(path: str | os.PathLike[str]) -> LoadedPolicy:
-    """One file, with its ``extends`` chain read from the same directory."""
+    """One file, with its ``extends`` chain read from the same directory or, failing that, the
+    one above it (so ``policies/examples/acme.yaml`` can extend ``policies/default.yaml``)."""
     p = Path(path)
     shown = str(path)
-    r = _Resolver(p.parent, os.path.dirname(shown) or ".")
+    r = _Resolver(p.parent, os.path.dirname(shown) or ".", parent_dir_too=True)
     if not p.is_file():
         raise PolicyError([f"{shown}: no such file"])
     r.parse(p, shown)
@@ -380,5 +391,6 @@ def load_loaded_file(path: str | os.PathLike[str]) -> LoadedPolicy:
 
 
 def load_policy_file(path: str | os.PathLike[str]) -> Policy:
-    """One policy file, ``extends`` resolved from its directory; ``PolicyError`` if invalid."""
+    """One policy file, ``extends`` resolved as in :func:`load_loaded_file`; ``PolicyError``
+    if invalid."""
     return load_loaded_file(path).policy
