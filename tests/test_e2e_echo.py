@@ -30,7 +30,7 @@ def test_round_trip_masks_out_restores_back(proxy):
 
 def test_streaming_equals_non_streaming(proxy):
     client = openai.OpenAI(base_url=proxy.base_url, api_key="unused")
-    text = "Card 4111 1111 1111 1111 belongs to Maria Garcia, SSN 078-05-1120."
+    text = "Card 4111 1111 1111 1111 belongs to Maria Garcia, SSN 536-22-8106."
     full = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": text}])
     parts = []
     for chunk in client.chat.completions.create(model="echo", messages=[{"role": "user", "content": text}],

@@ -184,6 +184,19 @@ def map_upstream_error(exc: BaseException, route: str) -> UpstreamError:
                          code="upstream_error")
 
 
+def _register_unknown_model(litellm: Any, route: Route) -> None:
+    """litellm looks up models missing from its bundled cost map over the network (for Ollama,
+    a sync POST to localhost:11434 ignoring ``api_base``). Registering the route's model stops
+    any such lookup: the only host contacted is the configured provider."""
+    if route.model == ECHO_MODEL or route.model in litellm.model_cost:
+        return
+    provider = route.model.split("/", 1)[0] if "/" in route.model else "openai"
+    litellm.model_cost[route.model] = {"litellm_provider": provider, "mode": "chat", "max_tokens": 8192,
+                                       "max_input_tokens": 128000, "max_output_tokens": 8192,
+                                       "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                                       "supports_function_calling": True}
+
+
 class Provider:
     """One litellm Router for all configured routes."""
 
@@ -196,6 +209,7 @@ class Provider:
         model_list = []
         fallbacks = []
         for name, route in self.routes.items():
+            _register_unknown_model(litellm, route)
             model_list.append({"model_name": name, "litellm_params": self._params(route)})
             if route.fallbacks:
                 fallbacks.append({name: list(route.fallbacks)})

@@ -24,8 +24,8 @@ SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", object)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-REQUEST_ID_KEY = "request_id"
-CLIENT_KEY = "client"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+CLIENT_KEY = web.RequestKey("client", object)
 
 
 def error_response(err: TrustProxyError, request_id: str | None = None) -> web.Response:
