@@ -221,3 +221,11 @@ def test_custom_bad_regex_names_the_recognizer() -> None:
 
     with pytest.raises(ValueError, match="broken"):
         compile_custom([CustomRecognizer(name="broken", type="X", regex="(unclosed")])
+
+
+def test_entity_lists_agree(detector: Detector) -> None:
+    from trustproxy.pii import detector as dmod
+    from trustproxy.pii import recognizers as rmod
+
+    assert dmod.SECRET_ENTITIES == rmod.SECRET_ENTITIES
+    assert set(DEFAULT_ENTITIES) <= set(detector.supported_entities())
