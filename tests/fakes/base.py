@@ -32,7 +32,7 @@ from typing import Any, Self
 from aiohttp import web
 
 JSON = dict[str, Any]
-BODY = web.RequestKey("fake_json_body", object)
+BODY: web.RequestKey[Any] = web.RequestKey("fake_json_body", object)
 BROKEN = web.RequestKey("fake_stream_broken", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -197,9 +197,7 @@ class FakeProvider:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = runner.addresses[0][1]
         self._runner = runner
         ready.set()
         try:
