@@ -125,7 +125,6 @@ class FakeProvider:
         self._failed = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
         self._stopped: asyncio.Event | None = None
         self.port = 0
 
@@ -198,7 +197,6 @@ class FakeProvider:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.port = runner.addresses[0][1]
-        self._runner = runner
         ready.set()
         try:
             await self._stopped.wait()
