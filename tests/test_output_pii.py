@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 import trustproxy  # noqa: F401  (offline env first)
 from trustproxy.errors import GuardFailed
-from trustproxy.pii.output import OutputPIIFilter
+from trustproxy.pii.output import OutputPIIFilter, SpanLike
 from trustproxy.pii.restore import StreamRestorer
 from trustproxy.pii.vault import Vault
 from trustproxy.pipeline import FilterChain, StreamFilter
@@ -73,9 +75,9 @@ def no_leak(released: str) -> None:
 
 
 async def run(chunks: list[str], hold_back: int, *, vault: Vault | None = None,
-              action: str = "redact", detect: FakeDetect | None = None) -> str:
+              action: Literal["mask", "redact", "allow"] = "redact", detect: FakeDetect | None = None) -> str:
     detect = detect or FakeDetect()
-    f = OutputPIIFilter(detect, vault or Vault(), action=action, hold_back=hold_back)  # type: ignore[arg-type]
+    f = OutputPIIFilter(detect, vault or Vault(), action=action, hold_back=hold_back)
     out = ""
     for c in chunks:
         out += await f.feed(c)
@@ -225,7 +227,7 @@ def test_property_output_filter_and_chain(text: str, data: st.DataObject, hold_b
         assert await run(chunks, hold_back, vault=v) == whole
         # output filter first, then restorer: same as the non-streamed pipeline
         chain: StreamFilter = FilterChain([
-            OutputPIIFilter(FakeDetect(), v, action="redact", hold_back=hold_back),  # type: ignore[arg-type]
+            OutputPIIFilter(FakeDetect(), v, action="redact", hold_back=hold_back),
             StreamRestorer(v)])
         out = "".join([await chain.feed(c) for c in chunks]) + await chain.finish()
         assert out == v.restore(whole)
@@ -243,9 +245,10 @@ async def test_with_the_real_detector() -> None:
     detector = get_detector()
     entities = ["EMAIL_ADDRESS", "CREDIT_CARD", "US_SSN", "PHONE_NUMBER"]
 
-    async def detect(text: str) -> list[object]:
-        return await asyncio.to_thread(detector.detect, text, entities=entities,
-                                       thresholds={}, default_threshold=0.5)
+    async def detect(text: str) -> Sequence[SpanLike]:
+        spans = await asyncio.to_thread(detector.detect, text, entities=entities,
+                                        thresholds={}, default_threshold=0.5)
+        return spans
 
     v = Vault()
     v.mask("PERSON", "John")
@@ -253,7 +256,7 @@ async def test_with_the_real_detector() -> None:
             "Grüße 日本 🙂 That is all for today, have a nice evening.")
     outs = []
     for chunks in ([text], list(text), splits(text, 40, 41, 90)):
-        f = OutputPIIFilter(detect, v, action="redact", hold_back=64)  # type: ignore[arg-type]
+        f = OutputPIIFilter(detect, v, action="redact", hold_back=64)
         out = "".join([await f.feed(c) for c in chunks]) + await f.finish()
         assert EMAIL not in out and CARD not in out and "<PERSON_1>" in out
         outs.append(out)

@@ -75,8 +75,10 @@ class StreamRestorer:
                 start = max(pos, limit)
                 out.append(s[pos:start])
                 pos = start
+                initials = self._vault.fake_initials
                 while pos < n and not self._could_start(s, pos):
-                    m = pattern.match(s, pos)
+                    ch = s[pos]
+                    m = pattern.match(s, pos) if ch in _OPEN_CHARS or ch in initials else None
                     if m is not None:
                         out.append(self._vault.replacement(m, self._json))
                         pos = m.end()
@@ -92,9 +94,8 @@ class StreamRestorer:
         tail = s[pos:]
         if tail[0] in _OPEN_CHARS and self._vault.placeholder_keys and self._placeholder_prefix(tail):
             return True
-        fakes = self._vault.fakes
-        if fakes and (pos == 0 or not _WORD.match(s[pos - 1])):
-            return any(f.startswith(tail) for f in fakes)
+        if tail[0] in self._vault.fake_initials and (pos == 0 or not _WORD.match(s[pos - 1])):
+            return any(f.startswith(tail) for f in self._vault.fakes)
         return False
 
     def _placeholder_prefix(self, tail: str) -> bool:

@@ -35,7 +35,7 @@ import hmac
 import json
 import random
 import re
-from collections.abc import Iterable, KeysView
+from collections.abc import Iterable, KeysView, Set as AbstractSet
 
 from trustproxy.errors import GuardFailed
 
@@ -103,11 +103,13 @@ class Vault:
         self._value_of_key: dict[str, str] = {}                 # "PERSON_1" -> value
         self._fake_of: dict[tuple[str, str], str] = {}          # (type, value) -> fake
         self._value_of_fake: dict[str, str] = {}                # fake -> value
+        self._fake_initials: set[str] = set()
         self._originals: set[str] = set()
         self._seen: set[tuple[str, str]] = set()
         self._counts: dict[str, int] = {}
         self._version = 0
         self._compiled: tuple[int, re.Pattern[str] | None] = (-1, None)
+        self._surface_len: tuple[int, int] = (-1, 0)
 
     # -- replacing -------------------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class Vault:
             return self.mask(etype, value)
         self._fake_of[(etype, value)] = candidate
         self._value_of_fake[candidate] = value
+        self._fake_initials.add(candidate[0])
         self._remember(etype, value)
         return candidate
 
@@ -246,8 +249,16 @@ class Vault:
         return self._value_of_fake.keys()
 
     @property
+    def fake_initials(self) -> AbstractSet[str]:
+        """First characters of the synthetic values (a live view)."""
+        return self._fake_initials
+
+    @property
     def max_surface_len(self) -> int:
         """Length of the longest text :meth:`restore` can replace (mangled forms included)."""
+        cached_version, cached = self._surface_len
+        if cached_version == self._version:
+            return cached
         longest = 0
         for key in self._value_of_key:
             words = key.split("_")
@@ -255,6 +266,7 @@ class Vault:
             longest = max(longest, inner + 2 * _MAX_DELIM)
         for fake in self._value_of_fake:
             longest = max(longest, len(fake))
+        self._surface_len = (self._version, longest)
         return longest
 
     def clear(self) -> None:
@@ -266,6 +278,7 @@ class Vault:
         self._value_of_key.clear()
         self._fake_of.clear()
         self._value_of_fake.clear()
+        self._fake_initials.clear()
         self._originals.clear()
         self._seen.clear()
         self._counts.clear()
