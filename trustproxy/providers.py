@@ -228,7 +228,15 @@ class Provider:
         if route.api_version:
             p["api_version"] = route.api_version
         if route.api_key_env:
-            p["api_key"] = os.environ.get(route.api_key_env, "")
+            key = os.environ.get(route.api_key_env)
+            if not key:
+                log.warning("route model=%s: environment variable %s is not set", route.model, route.api_key_env)
+            p["api_key"] = key or ""
+        elif route.api_base:
+            # a local or self-hosted server that needs no key (vLLM, Ollama, llama.cpp ...)
+            p["api_key"] = "no-key-configured"
+        # the Router retries (num_retries per call); the provider SDK must not retry on its own
+        p.setdefault("max_retries", 0)
         return p
 
     def provider_name(self, route: str) -> str:

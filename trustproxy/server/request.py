@@ -43,7 +43,7 @@ class RequestContext:
     @classmethod
     def open(cls, rt: Any, request_id: str, client: Client | None, model: str, *, stream: bool) -> "RequestContext":
         if model not in rt.settings.routes:
-            raise NotFound(f"The model '{model[:64]}' does not exist on this proxy; see GET /v1/models.",
+            raise NotFound("The requested model does not exist on this proxy; see GET /v1/models.",
                            param="model", code="model_not_found")
         route = rt.settings.routes[model]
         loaded = rt.policies.select(tenant_policy=client.policy if client else None, route_policy=route.policy)
@@ -135,7 +135,8 @@ class RequestContext:
             if policy.output.toxicity.enabled:
                 filters.append(ToxicityFilter(rt.batcher(policy), policy.output.toxicity))
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
-                filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold))
+                filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
+                                               entities=list(out_cfg.entities)))
             filters.append(StreamRestorer(vault))
             return filters
 
