@@ -50,7 +50,7 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid)
     except web.HTTPException as exc:
         if exc.status == 404 or exc.status == 405:
-            err: TrustProxyError = NotFound(f"Unknown endpoint: {request.method} {request.path}.") \
+            err: TrustProxyError = NotFound(f"Unknown endpoint for {request.method} (the path is not echoed back).") \
                 if exc.status == 404 else InvalidRequest(f"Method {request.method} is not allowed here.",
                                                          status=405, code="method_not_allowed")
             return error_response(err, rid)

@@ -220,7 +220,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def not_found(request: web.Request) -> web.Response:
-    raise NotFound(f"Unknown endpoint: {request.method} {request.path}.")
+    # the path is the caller's text: not echoed
+    raise NotFound(f"Unknown endpoint for {request.method}: this proxy serves /v1/chat/completions, "
+                   "/v1/embeddings, /v1/models and /v1/trust/inspect.")
 
 
 def setup(app: web.Application) -> None:

@@ -81,7 +81,9 @@ class EmbeddingRequest(BaseModel):
 
 def _first_error(exc: ValidationError) -> InvalidRequest:
     err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "body"
+    # an unknown key is the caller's text: name its parent, never the key itself
+    parts = err["loc"][:-1] if err["type"] == "extra_forbidden" else err["loc"]
+    loc = ".".join(str(x) for x in parts) or "body"
     msg = err["msg"]
     if err["type"] in ("literal_error", "union_tag_invalid") and "content" in loc:
         msg = "only text content parts can be screened; image, audio and file parts are refused"
