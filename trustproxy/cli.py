@@ -39,11 +39,16 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"error: {p}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
+    from trustproxy.errors import TrustProxyError
+
     try:
         run(settings)
     except PolicyError as err:
         for p in err.problems:
             print(f"error: {p}", file=sys.stderr)
+        return 2
+    except TrustProxyError as err:  # e.g. a detoxify checkpoint is missing: our own message, no user text
+        print(f"error: {err.message}", file=sys.stderr)
         return 2
     return 0
 

@@ -22,7 +22,7 @@ class EntityAction(str, enum.Enum):
 
     mask = "mask"            # reversible placeholder <TYPE_n>, restored in the reply
     redact = "redact"        # irreversible <TYPE>
-    hash = "hash"            # keyed, stable token <TYPE_h:abcd1234>; not restored
+    hash = "hash"            # keyed, stable token <TYPE_habcd1234> (HMAC); not restored
     synthetic = "synthetic"  # realistic fake value, consistent in the request, restored
     block = "block"          # refuse the request; the error names the type, never the value
     allow = "allow"          # leave as is
@@ -62,11 +62,12 @@ class ToxicityConfig(_Strict):
     scorer: Literal["profanity_check", "detoxify"] = Field("profanity_check", description="Which model scores text.")
     detoxify_variant: Literal["original", "unbiased", "multilingual"] = Field("original", description="Which detoxify model.")
     checkpoint: str | None = Field(None, description="Path to a local detoxify checkpoint (.ckpt); default: the torch hub cache.")
+    huggingface_config_path: str | None = Field(None, description="Local folder with the base model's config and tokenizer files (printed by `trustproxy models pull --dest`); default: the Hugging Face cache.")
     fallback: Literal["profanity_check"] | None = Field(None, description="Scorer to use if the requested one cannot load. Unset: refuse to start.")
     mode: Literal["hold", "fast"] = Field("hold", description="hold: release nothing before it is scored; fast: release at once, cut the stream on a failure.")
     window_sentences: int = Field(1, ge=1, le=20, description="Sentences scored together.")
     max_hold_chars: int = Field(400, ge=16, description="Longest text held without a sentence end before it is scored anyway.")
-    categories: dict[str, Threshold] = Field(default_factory=dict, description="Per category (toxicity, severe_toxicity, obscene, threat, insult, identity_attack): threshold and action.")
+    categories: dict[Literal["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"], Threshold] = Field(default_factory=dict, description="Per category (toxicity, severe_toxicity, obscene, threat, insult, identity_attack): threshold and action. Empty: the defaults (see docs/toxicity.md).")
     block_message: str = Field("The response was withheld by the content policy.", description="Text that replaces a blocked reply.")
     redact_message: str = Field("[removed by content policy]", description="Text that replaces a redacted sentence.")
     screen_prompts: bool = Field(False, description="Also score incoming user messages; a failure refuses the request.")

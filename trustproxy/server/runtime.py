@@ -10,7 +10,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from trustproxy.errors import GuardFailed
+from trustproxy.errors import GuardFailed, PolicyError
 from trustproxy.policy.schema import Policy
 from trustproxy.settings import Settings
 
@@ -73,6 +73,9 @@ class Runtime:
         from trustproxy.toxicity import load_scorer
 
         get_detector(policy.nlp_model, policy.language)
+        if not self.hash_key and any(r.action.value == "hash" for r in policy.entities):
+            raise PolicyError([f"policy '{policy.name}' uses the hash action but no hash key is configured "
+                               "(set TRUSTPROXY_HASH_KEY)"])
         tox = policy.output.toxicity
         if tox.enabled or tox.screen_prompts:
             load_scorer(tox)  # raises ScorerUnavailable: the policy does not start
@@ -86,11 +89,13 @@ class Runtime:
         from trustproxy.toxicity import BatchingScorer, load_scorer
 
         key = policy.output.toxicity.model_dump_json(include={"scorer", "detoxify_variant", "checkpoint",
-                                                             "fallback"})
+                                                             "huggingface_config_path", "fallback"})
         b = self._batchers.get(key)
         if b is None:
             try:
                 scorer = load_scorer(policy.output.toxicity)
+            except GuardFailed:
+                raise  # ScorerUnavailable names the path, never user text
             except Exception as exc:  # noqa: BLE001
                 raise GuardFailed("The toxicity scorer for this policy is not available.") from exc
             b = self._batchers[key] = BatchingScorer(scorer, executor=self.executor)
