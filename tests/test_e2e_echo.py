@@ -65,3 +65,16 @@ def test_inspect_shows_what_provider_sees(proxy):
     body = json.loads(urllib.request.urlopen(req).read())
     assert body["provider_text"] == "Email <EMAIL_ADDRESS_1> now"
     assert body["detected"][0]["entity_type"] == "EMAIL_ADDRESS"
+
+
+def test_cli_policy_explain_and_check():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "trustproxy.cli", "policy", "explain", "--policy", "default",
+                          "Hi, I am John Smith"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "Hi, I am <PERSON_1>" in out.stdout and "PERSON" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "trustproxy.cli", "policy", "check", "policies"],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and "ok default" in out.stdout

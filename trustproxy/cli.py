@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("paths", nargs="*", default=["policies"])
     e = psub.add_parser("explain", help="dry run: what would be detected and what the provider would see")
     e.add_argument("--policy", default="default")
-    e.add_argument("--policy-dir", default=None)
+    e.add_argument("--policy-dir", default="policies")
     e.add_argument("text")
     sc = psub.add_parser("schema", help="write the policy JSON Schema")
     sc.add_argument("--out", default="policies/policy.schema.json")

@@ -40,6 +40,8 @@ __all__ = ["Span", "Detector", "get_detector", "DEFAULT_ENTITIES", "DEFAULT_THRE
            "SECRET_ENTITIES"]
 
 log = logging.getLogger(__name__)
+# Presidio warns at every engine build about recognizers of other languages; nothing actionable.
+logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
 SECRET_ENTITIES: tuple[str, ...] = (
     "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN",
