@@ -309,6 +309,17 @@ class Provider:
                          for i, d in enumerate(raw.get("data") or [])],
                 "usage": _clean_usage(raw.get("usage")) or {}}
 
+    async def close(self) -> None:
+        """Stop litellm's background logging worker on this loop (no pending-task warnings)."""
+        try:
+            from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+        except ImportError:  # pragma: no cover - other litellm versions
+            return
+        try:
+            await GLOBAL_LOGGING_WORKER.stop(discard_pending=True, timeout=1.0)
+        except Exception:  # noqa: BLE001 - best effort at shutdown
+            pass
+
     def _fail(self, exc: BaseException, route: str) -> UpstreamError:
         if isinstance(exc, UpstreamError):
             return exc

@@ -129,6 +129,8 @@ class Runtime:
                 await self._watch_task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+        if self.provider is not None:
+            await self.provider.close()
         if self.audit is not None:
             self.audit.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
