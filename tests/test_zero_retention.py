@@ -380,8 +380,8 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
             headers["Authorization"] = f"Bearer {key}"
         content = raw if raw is not None else json.dumps(body).encode()
         r = http.post(path, content=content, headers=headers)
-        s = Sent(label, r.status_code, dict(r.headers), r.text, rid if admitted else None,
-                 outcome if admitted else None)
+        # requests refused at the edge (bad JSON, auth, size) are audited too, as errors
+        s = Sent(label, r.status_code, dict(r.headers), r.text, rid, outcome if admitted else "error")
         out.sent.append(s)
         _reset(fakes)
         return s
@@ -448,8 +448,8 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
     r = http.post("/v1/chat/completions", headers={"Authorization": f"Basic {BAD_KEY}"}, json={})
     out.sent.append(Sent("basic auth", r.status_code, dict(r.headers), r.text))
     # the dry-run endpoint and other reads
-    call("inspect", "/v1/trust/inspect", {"text": PROMPT}, admitted=False)
-    call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, admitted=False)
+    call("inspect", "/v1/trust/inspect", {"text": PROMPT}, outcome="ok")  # a dry run: audited, its body is the caller's own text
+    call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, outcome="ok")
     for path in ("/v1/models", "/healthz", f"/v1/{EMAIL}"):
         r = http.get(path, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
         out.sent.append(Sent(f"GET {path}", r.status_code, dict(r.headers), r.text))
@@ -527,7 +527,7 @@ def reply_parts(s: Sent) -> tuple[str, str]:
 def test_replies_restore_the_callers_values_and_screen_the_providers(run: Run) -> None:
     checked = 0
     for s in run.sent:
-        if s.outcome != "ok" or "embeddings" in s.label:
+        if s.outcome != "ok" or "embeddings" in s.label or "inspect" in s.label:
             continue
         content, args = reply_parts(s)
         text = content + args
@@ -538,8 +538,6 @@ def test_replies_restore_the_callers_values_and_screen_the_providers(run: Run) -
     assert checked == 12
 
 
-@pytest.mark.xfail(strict=True, reason="gap: tool-call arguments from the model pass only the restorer, "
-                                       "not the output-PII screen (lead: response_screen tool_filters)")
 def test_tool_call_arguments_are_screened_for_output_pii(run: Run) -> None:
     leaked = [s.label for s in run.sent if s.outcome == "ok" and REPLY_AWS in reply_parts(s)[1]]
     assert leaked == []
@@ -585,18 +583,21 @@ def test_no_canary_in_error_bodies_or_headers(run: Run) -> None:
     assert not leaks, "\n".join(map(str, leaks))
 
 
-def test_one_audit_event_per_admitted_request(run: Run) -> None:
+def test_one_audit_event_per_request(run: Run) -> None:
     events: dict[str, list[dict[str, Any]]] = {}
     for ev in run.audit:
         events.setdefault(ev["request_id"], []).append(ev)
     admitted = [s for s in run.sent if s.rid]
     problems = []
+    extra = sorted({e["request_id"] for e in run.audit} - {s.rid for s in admitted})
+    # the few probes sent without a request id (a 401 and a 404 at the edge) are audited too
+    assert all(e["outcome"] == "error" for e in run.audit if e["request_id"] in extra)
     for s in admitted:
         got = events.get(s.rid or "", [])
         if len(got) != 1 or got[0]["outcome"] != s.outcome:
             problems.append((s.label, s.outcome, [e["outcome"] for e in got]))
     assert problems == []
-    assert len(run.audit) == len(admitted)  # refused-at-the-edge requests leave no event
+    assert len(run.audit) == len(admitted) + len(extra)  # refused-at-the-edge requests leave one event too
     blocked = [e for e in run.audit if e["outcome"] == "blocked"]
     assert blocked and all(e["blocked_reason"] == "entity:US_SSN" for e in blocked)
 
@@ -627,6 +628,8 @@ def test_detection_caches_hold_no_raw_text(run: Run) -> None:
     assert det._detectors, "the proxy built no detector?"
     for d in det._detectors.values():
         blob = repr(list(d._cache._d.items())) + repr(list(d._custom_cache.items()))
+        # keys are keyed digests (random per process): a 4-digit fragment may occur in hex by chance
+        blob = re.sub(r"[0-9a-f]{64}", "<digest>", blob)
         assert _find(blob, ALL + FRAGMENTS) == []
         for key, _spans in d._cache._d.items():
             assert all(re.fullmatch(r"[0-9a-f]{64}|[A-Za-z0-9_:.-]*", k) for k in key)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SlotKind = Literal["text", "json"]
+SlotKind = Literal["text", "json", "name"]
 
 
 @dataclass
@@ -63,7 +63,9 @@ def iter_request_slots(body: dict[str, Any]) -> Iterator[Slot]:
         path = f"messages[{i}]"
         yield from _content_slots(msg, path, path)
         if isinstance(msg.get("name"), str):
-            yield Slot(f"{path}.name", "text", msg, "name", f"{path}.name")
+            # a participant's name is personal data as a whole; a function message's name is code
+            kind: SlotKind = "text" if msg.get("role") in ("tool", "function") else "name"
+            yield Slot(f"{path}.name", kind, msg, "name", f"{path}.name")
         yield from _tool_call_slots(msg, path, path)
     for k, tool in enumerate(body.get("tools") or []):
         fn = tool.get("function") if isinstance(tool, dict) else None

@@ -7,7 +7,7 @@
   When no requested type comes from NER (e.g. secrets only), only the tokenizer runs.
 - Overlaps resolve to the higher score, then the longer span; allow-listed values
   (case-insensitive, exact) are dropped; each type must reach its threshold.
-- Results are cached per text (key: sha256 of the text, namespace, config digest) holding spans
+- Results are cached per text (key: HMAC-SHA256 of the text with a per-process key, namespace, config digest) holding spans
   only, never text.
 
 Thresholds: an explicit per-type threshold wins; otherwise ``max(default_threshold,
@@ -22,6 +22,8 @@ GDPR (it can identify a person together with other data).
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import json
 import logging
 import threading
@@ -86,8 +88,13 @@ class Span:
     recognizer: str
 
 
+# Cache keys are keyed with a random per-process secret, so a memory dump does not let anyone
+# brute-force short values (an SSN) back from their digests.
+_CACHE_KEY = secrets.token_bytes(32)
+
+
 def _sha(s: str) -> str:
-    return hashlib.sha256(s.encode("utf-8", "surrogatepass")).hexdigest()
+    return hmac.new(_CACHE_KEY, s.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 class _LRU:

@@ -11,6 +11,7 @@ Synchronous and CPU-heavy: the server runs it off the event loop.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -141,6 +142,18 @@ class Masker:
             out.append(piece)
         return out
 
+    def _mask_name(self, name: str) -> str:
+        """A participant's ``name`` field names a person: the whole value is a PERSON (detectors
+        miss single words with no context), under the policy's PERSON action."""
+        action = self.actions.get("PERSON")
+        if not name.strip() or action is None or action == EntityAction.allow:
+            return self.mask_text(name)
+        rep = self._replacement("PERSON", name)
+        if rep is None:
+            return name  # blocked: recorded, the request is refused
+        # the OpenAI API restricts `name` to [A-Za-z0-9_-]: keep the placeholder's letters only
+        return re.sub(r"[^A-Za-z0-9_-]", "", rep) if action == EntityAction.mask else re.sub(r"[^A-Za-z0-9_-]", "_", rep)
+
     def _mask_json(self, text: str) -> str:
         try:
             return map_json_strings(text, self.mask_text)
@@ -150,7 +163,9 @@ class Masker:
     def mask_slots(self, slots: Iterable[Slot]) -> MaskResult:
         groups: dict[str, list[Slot]] = {}
         for slot in slots:
-            if slot.kind == "json":
+            if slot.kind == "name":
+                slot.set(self._mask_name(slot.get()))
+            elif slot.kind == "json":
                 slot.set(self._mask_json(slot.get()))
             else:
                 groups.setdefault(slot.group, []).append(slot)

@@ -23,9 +23,12 @@ log = logging.getLogger("trustproxy.server")
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", object)
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A client's x-request-id is reused only if it looks like a correlation token: it must hold a
+# letter (an SSN or phone number never does) and no '@'. Anything else gets our own id.
+_REQUEST_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9._:-]{6,128}$")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 CLIENT_KEY = web.RequestKey("client", object)
+AUDITED = web.RequestKey("audited", bool)  # a RequestContext exists and will write the audit event
 
 
 def error_response(err: TrustProxyError, request_id: str | None = None) -> web.Response:
@@ -45,8 +48,10 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
     try:
         resp = await handler(request)
     except TrustProxyError as err:
+        _audit_refusal(request, err.status, err.code)
         return error_response(err, rid)
     except web.HTTPRequestEntityTooLarge:
+        _audit_refusal(request, 413, "payload_too_large")
         return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid)
     except web.HTTPException as exc:
         if exc.status == 404 or exc.status == 405:
@@ -59,10 +64,21 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         raise
     except Exception as exc:  # noqa: BLE001 - never a stack trace or user text to the client
         log.error("unhandled error request_id=%s kind=%s", rid, type(exc).__name__)
+        _audit_refusal(request, 500, "internal_error")
         return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid)
     if not resp.prepared:
         resp.headers["x-request-id"] = rid
     return resp
+
+
+def _audit_refusal(request: web.Request, status: int, code: str | None) -> None:
+    """Requests refused before a RequestContext existed (bad JSON, auth, unknown model, size)
+    still leave exactly one audit event."""
+    if not request.path.startswith("/v1/") or request.get(AUDITED):
+        return
+    rt = request.app.get(RUNTIME)
+    if rt is not None:
+        rt.observe_refusal(request[REQUEST_ID_KEY], request.get(CLIENT_KEY), status, code)
 
 
 def authenticate(settings: Settings, header: str | None) -> Client | None:

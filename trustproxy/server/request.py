@@ -141,7 +141,13 @@ class RequestContext:
             return filters
 
         def tool_filters() -> list[StreamFilter]:
-            return [StreamRestorer(vault, json_escape=True)]
+            # replacements are <TYPE> / <TYPE_OUT_n>: no JSON-special characters, the JSON stays valid
+            filters: list[StreamFilter] = []
+            if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
+                filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
+                                               entities=list(out_cfg.entities)))
+            filters.append(StreamRestorer(vault, json_escape=True))
+            return filters
 
         return ResponseScreen(content_filters, tool_filters)
 

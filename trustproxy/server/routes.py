@@ -13,7 +13,7 @@ from aiohttp import web
 
 from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
                                UpstreamError, ZeroRetentionRequired)
-from trustproxy.server.app import CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
+from trustproxy.server.app import AUDITED, CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
 from trustproxy.server.request import RequestContext
 from trustproxy.server.schemas import parse_chat, parse_embeddings
 from trustproxy.server.sse import DONE, event
@@ -44,6 +44,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     body = parse_chat(await read_json(request))
     ctx = RequestContext.open(rt, request[REQUEST_ID_KEY], request.get(CLIENT_KEY), body["model"], stream=body["stream"])
+    request[AUDITED] = True
     try:
         await ctx.screen_request(body)
         if body["stream"]:
@@ -150,6 +151,7 @@ async def embeddings(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     body = parse_embeddings(await read_json(request))
     ctx = RequestContext.open(rt, request[REQUEST_ID_KEY], request.get(CLIENT_KEY), body["model"], stream=False)
+    request[AUDITED] = True
     try:
         await ctx.screen_request(body)
         t0 = now_ms()
@@ -194,6 +196,8 @@ async def inspect(request: web.Request) -> web.Response:
         raise GuardFailed("PII detection failed.") from None
     out = inspect_json(result)
     out.update({"policy": loaded.policy.name, "policy_version": loaded.version})
+    request[AUDITED] = True
+    rt.observe_refusal(request[REQUEST_ID_KEY], client, 200, None, outcome="ok", route="inspect", loaded=loaded)
     return web.json_response(out, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -161,6 +162,22 @@ class Runtime:
             self._emit(ctx, AuditEvent, tox)
         except Exception as exc:  # noqa: BLE001 - the reply already left; record that the sink failed
             log.error("audit event failed request_id=%s kind=%s", ctx.request_id, type(exc).__name__)
+
+    def observe_refusal(self, request_id: str, client: Any, status: int, code: str | None, *,
+                        outcome: str = "error", route: str = "unknown", loaded: Any = None) -> None:
+        """Audit event and metric for a request that had no chat route: refused at the edge, or
+        a dry run (``/v1/trust/inspect``)."""
+        from trustproxy.audit import AuditEvent
+
+        try:
+            default = loaded or self.policies.get(self.settings.default_policy)
+            self.metrics.request(route, status, default.name)
+            self.audit.emit(AuditEvent(
+                request_id=request_id, tenant=(client.tenant or client.name) if client else None,
+                route=route, policy=default.name, policy_version=default.version, status=status,
+                outcome=outcome, error_code=code if code and re.fullmatch(r"[a-z0-9_]{1,64}", code) else None))
+        except Exception as exc:  # noqa: BLE001
+            log.error("audit event failed request_id=%s kind=%s", request_id, type(exc).__name__)
 
     def _emit(self, ctx: Any, AuditEvent: Any, tox: Any) -> None:
         actions = {k: v for k, v in ctx.actions.items() if k in _ACTIONS}
