@@ -67,10 +67,11 @@ class RequestContext:
 
         rt = self.rt
         self.vault = Vault(all_texts(body), hash_key=rt.hash_key)
-        detector = rt.detector(self.policy)
+        policy, vault, version = self.policy, self.vault, self.policy_version
         t0 = now_ms()
         try:
-            self.mask = await rt.run_guard(mask_request, body, self.policy, detector, self.vault, self.policy_version)
+            # the detector is looked up (and, after a reload, loaded) in the guard thread too
+            self.mask = await rt.run_guard(lambda: mask_request(body, policy, rt.detector(policy), vault, version))
         except PolicyBlocked as exc:
             self.mask = getattr(exc, "result", self.mask)
             raise

@@ -64,9 +64,19 @@ class Runtime:
                {r.policy for r in self.settings.routes.values() if r.policy}
 
     def _on_reload(self, ok: bool) -> None:
+        """Called from the watcher's thread: count the reload and load any model a new policy
+        needs now, so no request loads one on the event loop."""
         if self.metrics is not None:
             self.metrics.policy_reload(ok)
+        if not ok or self.policies is None:
+            return
+        if self.metrics is not None:
             self.metrics.set_allowed(policies=self.policies.policies)
+        for loaded in self.policies.policies.values():
+            try:
+                self.prepare_policy(loaded.policy)
+            except Exception as exc:  # noqa: BLE001 - its requests will fail closed with guard_failed
+                log.error("policy %s: cannot load what it needs (%s)", loaded.name, type(exc).__name__)
 
     def prepare_policy(self, policy: Policy) -> None:
         """Load the detector and the scorer a policy needs (sync, heavy)."""
