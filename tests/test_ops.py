@@ -119,9 +119,16 @@ def _launch(base: Path, fake: FakeOpenAI, grace: float) -> Served:
     return Served(proc, port, fake, grace, log)
 
 
+GRACEFUL_TESTS = ("test_sigterm_lets_the_inflight_stream_finish", "test_stream_longer_than_grace_is_cut")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
-    """Both servers start loading at once, before anything else in this module."""
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
+    """Both servers start loading at once, before anything else in this module (only when a
+    shutdown test was selected)."""
+    if not any(item.name in GRACEFUL_TESTS for item in request.session.items):
+        yield {}
+        return
     with FakeOpenAI(model="slow-fake") as f1, FakeOpenAI(model="slow-fake") as f2:
         f1.chunk_size = f2.chunk_size = 7
         f1.chunk_delay = 0.12   # ~3 s stream (below)
