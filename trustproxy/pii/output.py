@@ -1,10 +1,11 @@
 """Output-side PII window: hide personal data in a reply that the caller never supplied.
 
 ``OutputPIIFilter`` runs *before* the restorer, on text still holding the vault's
-placeholders. It keeps a buffer and scans it in fixed windows of ``2 * hold_back`` characters
-taken from the start of the buffer, so the windows (and so the output) do not depend on how
-the reply was chunked, and ``detect`` runs once per window (about ``hold_back`` released
-characters), never on the whole growing reply.
+placeholders. It keeps a buffer and scans it in fixed windows of ``hold_back + step``
+characters (``step = min(hold_back, max(32, hold_back // 4))``) taken from the start of the buffer, so the
+windows (and so the output) do not depend on how the reply was chunked, and ``detect`` runs
+once per window (about ``step`` released characters), never on the whole growing reply. Text
+leaves as soon as it is ``hold_back`` characters behind the head of the stream.
 
 Release rule, per window ``w`` (at finish the rest is scanned and released whole):
 
@@ -20,8 +21,8 @@ Detected values in the released part are replaced: ``redact`` -> ``<TYPE>``; ``m
 ``<TYPE_OUT_N>`` (numbered per type and value in this filter, never restored: the restorer
 only knows the vault's ``<TYPE_N>``); ``allow`` passes text through without detection.
 Values the vault owns (the caller's own, or text overlapping a vault token) are left alone so
-the restorer and the caller get them. Buffer: under ``2 * hold_back`` between feeds, plus the
-chunk being fed.
+the restorer and the caller get them. Buffer: under ``hold_back + step`` between feeds, plus
+the chunk being fed.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class OutputPIIFilter:
         self._vault = vault
         self._action = action
         self._hold = hold_back
+        # scan every ``step`` new characters (not every ``hold_back``): text is released as soon
+        # as it is ``hold_back`` characters behind the head of the stream
+        self._step = min(hold_back, max(32, hold_back // 4))
         self._entities = frozenset(entities) if entities is not None else None
         self._buf = ""
         self._out_keys: dict[tuple[str, str], str] = {}
@@ -78,7 +82,7 @@ class OutputPIIFilter:
         if self._action == "allow":
             return text
         self._buf += text
-        window = 2 * self._hold
+        window = self._hold + self._step
         out: list[str] = []
         while len(self._buf) >= window:
             w = self._buf[:window]

@@ -1,8 +1,8 @@
 """Micro-batching: windows from concurrent streams share one ``score_batch`` call.
 
-A text waits at most ``max_wait_ms`` for company, or until ``max_batch`` texts are queued. One
-batch runs at a time per scorer, in a thread (off the event loop); texts that arrive meanwhile
-form the next batch, so batches grow with load. An error fails every text of its batch.
+An idle scorer starts after ``max_wait_ms`` (default 0: the next loop turn; texts queued in
+the same turn join it). One batch runs at a time per scorer, in a thread (off the event loop); texts that arrive
+meanwhile form the next batch, so batches grow with load; a full ``max_batch`` starts at once. An error fails every text of its batch.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class BatchingScorer:
 
     ``calls`` and ``texts`` count ``score_batch`` calls and texts scored (metrics, tests)."""
 
-    def __init__(self, scorer: Scorer, max_batch: int = 16, max_wait_ms: float = 5.0,
+    def __init__(self, scorer: Scorer, max_batch: int = 16, max_wait_ms: float = 0.0,
                  executor: concurrent.futures.Executor | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -50,6 +50,8 @@ class BatchingScorer:
         if len(self._queue) >= self.max_batch:
             self._kick(loop)
         elif self._timer is None and not self._running:
+            # idle scorer: wait max_wait_ms (default 0: the next loop turn) for company; texts
+            # arriving while a batch runs form the next one, so batches still grow with load
             self._timer = loop.call_later(self.max_wait, self._kick, loop)
         return await fut
 
