@@ -38,6 +38,9 @@ def _quiet_litellm(litellm: Any) -> None:
     litellm.turn_off_message_logging = True
     litellm.drop_params = True
     litellm.set_verbose = False
+    litellm.disable_hf_tokenizer_download = True  # token counting never fetches a tokenizer
+    litellm.disable_end_user_cost_tracking = True
+    litellm.disable_streaming_logging = True  # no per-chunk logging work: we have no callbacks
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "httpcore", "openai",
                  "anthropic"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -131,7 +131,11 @@ def create_app(settings: Settings) -> web.Application:
 def run(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests get ``shutdown_grace_seconds`` to finish."""
     app = create_app(settings)
-    log.info("trustproxy listening on http://%s:%s", settings.host, settings.port)
+
+    async def _ready(app: web.Application) -> None:  # after the runtime (models, policies) loaded
+        log.info("trustproxy ready; listening on http://%s:%s", settings.host, settings.port)
+
+    app.on_startup.append(_ready)
     web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace_seconds,
                 handler_cancellation=True, access_log=None, print=None)
 

@@ -100,8 +100,11 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
         try:
             async for chunk in chunks:
                 last = chunk
-                for out in await screen.on_chunk(chunk):
-                    await resp.write(event(out))
+                t1 = now_ms()
+                outs = await screen.on_chunk(chunk)
+                ctx.latency["screening"] = ctx.latency.get("screening", 0.0) + now_ms() - t1
+                if outs:  # one write per upstream chunk
+                    await resp.write(b"".join(event(out) for out in outs))
             missing = await screen.unfinished()
             if missing or not screen.choices:
                 raise UpstreamError("The provider's stream ended before the reply was complete.", status=502,
@@ -130,7 +133,9 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
         await chunks.aclose()  # cancels the upstream call
         raise
     finally:
-        ctx.latency["provider"] = round(now_ms() - t0, 3)
+        ctx.latency["screening"] = round(ctx.latency.get("screening", 0.0), 3)
+        # provider: the upstream stream, less the time spent screening it
+        ctx.latency["provider"] = round(now_ms() - t0 - ctx.latency["screening"], 3)
         ctx.collect(screen)
         rt.active_streams -= 1
         rt.metrics.active_streams.dec()
