@@ -5,6 +5,10 @@ forgotten. A slot is a typed handle with a ``path`` for errors and audit (never 
 a ``kind`` ("text" or "json": tool-call arguments, whose string values are the text), and
 ``get``/``set`` on the underlying dict.
 
+Slots of one ``group`` share state: request text parts of one message are detected together;
+in a response each group (``<choice>:content``, ``<choice>:tool<index>``, ``<choice>:fc``) gets
+one filter chain, fed across stream chunks.
+
 Request slots: every message's ``content`` (a string, or each text part of a list), ``name``,
 assistant ``tool_calls[].function.arguments`` (and legacy ``function_call.arguments``), tool
 results (they are messages with content), tool definitions' descriptions, and embeddings
@@ -47,14 +51,16 @@ def _content_slots(obj: dict[str, Any], path: str, group: str) -> Iterator[Slot]
 
 
 def _tool_call_slots(obj: dict[str, Any], path: str, group_prefix: str) -> Iterator[Slot]:
+    """Tool-call arguments (group ``<prefix>tool<index>``) and legacy ``function_call``
+    arguments (group ``<prefix>fc``). Stream deltas carry the call's ``index``."""
     for k, call in enumerate(obj.get("tool_calls") or []):
         fn = call.get("function") if isinstance(call, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
             yield Slot(f"{path}.tool_calls[{k}].function.arguments", "json", fn, "arguments",
-                       f"{group_prefix}.tool{k}")
+                       f"{group_prefix}tool{call.get('index', k)}")
     fc = obj.get("function_call")
     if isinstance(fc, dict) and isinstance(fc.get("arguments"), str):
-        yield Slot(f"{path}.function_call.arguments", "json", fc, "arguments", f"{group_prefix}.fc")
+        yield Slot(f"{path}.function_call.arguments", "json", fc, "arguments", f"{group_prefix}fc")
 
 
 def iter_request_slots(body: dict[str, Any]) -> Iterator[Slot]:
@@ -66,7 +72,7 @@ def iter_request_slots(body: dict[str, Any]) -> Iterator[Slot]:
             # a participant's name is personal data as a whole; a function message's name is code
             kind: SlotKind = "text" if msg.get("role") in ("tool", "function") else "name"
             yield Slot(f"{path}.name", kind, msg, "name", f"{path}.name")
-        yield from _tool_call_slots(msg, path, path)
+        yield from _tool_call_slots(msg, path, f"{path}.")
     for k, tool in enumerate(body.get("tools") or []):
         fn = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("description"), str):
@@ -91,15 +97,7 @@ def iter_response_slots(body: dict[str, Any]) -> Iterator[Slot]:
                 path = f"choices[{idx}].{field}"
                 if isinstance(obj.get("content"), str):
                     yield Slot(f"{path}.content", "text", obj, "content", f"{idx}:content")
-                for k, call in enumerate(obj.get("tool_calls") or []):
-                    fn = call.get("function") if isinstance(call, dict) else None
-                    tidx = call.get("index", k) if isinstance(call, dict) else k
-                    if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                        yield Slot(f"{path}.tool_calls[{k}].function.arguments", "json", fn, "arguments",
-                                   f"{idx}:tool{tidx}")
-                fc = obj.get("function_call")
-                if isinstance(fc, dict) and isinstance(fc.get("arguments"), str):
-                    yield Slot(f"{path}.function_call.arguments", "json", fc, "arguments", f"{idx}:fc")
+                yield from _tool_call_slots(obj, path, f"{idx}:")
 
 
 def map_json_strings(text: str, fn: Callable[[str], str]) -> str:

@@ -97,14 +97,18 @@ def _refuse_steering(body: dict[str, Any]) -> None:
                              param=bad[0], code="forbidden_field")
 
 
-def parse_chat(body: Any) -> dict[str, Any]:
+def _validate(body: Any, model: type[BaseModel]) -> Any:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     _refuse_steering(body)
     try:
-        req = ChatRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         raise _first_error(exc) from None
+
+
+def parse_chat(body: Any) -> dict[str, Any]:
+    req = _validate(body, ChatRequest)
     out = {k: v for k, v in body.items() if k in CHAT_FORWARD}
     out["messages"] = [m.model_dump(exclude_none=True) for m in req.messages]
     out["model"] = req.model
@@ -115,13 +119,7 @@ def parse_chat(body: Any) -> dict[str, Any]:
 
 
 def parse_embeddings(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    _refuse_steering(body)
-    try:
-        req = EmbeddingRequest.model_validate(body)
-    except ValidationError as exc:
-        raise _first_error(exc) from None
+    req = _validate(body, EmbeddingRequest)
     out = {k: v for k, v in body.items() if k in EMBED_FORWARD}
     out["model"] = req.model
     out["input"] = req.input if isinstance(req.input, str) else list(req.input)
