@@ -137,6 +137,20 @@ def test_n_choices_and_content_parts(proxy, fakes):
     assert "415-555-0123" not in provider_saw(fakes["gpt"])
 
 
+def test_n_choices_streamed(proxy, fakes):
+    fakes["gpt"].chunk_size = 2
+    texts: dict[int, str] = {}
+    finishes: dict[int, str] = {}
+    for chunk in sdk(proxy).chat.completions.create(model="gpt", n=2, stream=True,
+                                                   messages=[{"role": "user", "content": PII}]):
+        for ch in chunk.choices:
+            texts[ch.index] = texts.get(ch.index, "") + (ch.delta.content or "")
+            if ch.finish_reason:
+                finishes[ch.index] = ch.finish_reason
+    assert texts == {0: PII, 1: PII}
+    assert finishes == {0: "stop", 1: "stop"}
+
+
 def test_async_sdk_streaming(proxy):
     import asyncio
 

@@ -106,9 +106,15 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
                 if outs:  # one write per upstream chunk
                     await resp.write(b"".join(event(out) for out in outs))
             missing = await screen.unfinished()
-            if missing or not screen.choices:
+            if not screen.choices or len(missing) == len(screen.choices):
                 raise UpstreamError("The provider's stream ended before the reply was complete.", status=502,
                                     code="upstream_stream_incomplete")
+            # litellm forwards only the first choice's finish chunk when n > 1: the stream ended
+            # cleanly (a break raises), so finish the others with what their chains still hold
+            shell = {k: last.get(k) for k in ("id", "object", "created", "model") if last.get(k) is not None}
+            for idx in missing:
+                tail = await screen.finish_choice(idx)
+                await resp.write(event({**shell, "choices": [{"index": idx, "delta": tail, "finish_reason": "stop"}]}))
             await resp.write(DONE)
             ctx.outcome("blocked" if ctx.blocked_reason else "ok", 200)
         except PolicyBlocked as blocked:
