@@ -130,3 +130,36 @@ def test_flag_passes_and_is_reported(env):
     assert raw.parse().choices[0].message.content == TOXIC
     assert "toxicity:toxicity" in raw.headers["x-trustproxy-flags"]
     assert stream_text(client(proxy, "flag")) == (TOXIC, "stop")
+
+
+DETOX = """name: default
+output:
+  toxicity:
+    scorer: detoxify
+    detoxify_variant: original
+    checkpoint: /nonexistent/toxic_original.ckpt
+{fallback}
+"""
+
+
+def test_detoxify_policy_without_checkpoint_does_not_start(tmp_path):
+    from trustproxy.toxicity import ScorerUnavailable
+
+    (tmp_path / "default.yaml").write_text(DETOX.format(fallback=""))
+    with pytest.raises(ScorerUnavailable) as ei:
+        with ProxyServer(Settings(policy_dir=str(tmp_path), audit={"stdout": False, "path": None})):
+            pass
+    assert "/nonexistent/toxic_original.ckpt" in str(ei.value)
+
+
+def test_detoxify_policy_with_named_fallback_says_so(tmp_path):
+    import httpx
+
+    (tmp_path / "default.yaml").write_text(DETOX.format(fallback="    fallback: profanity_check"))
+    with ProxyServer(Settings(policy_dir=str(tmp_path), audit={"stdout": False, "path": None})) as proxy:
+        ready = httpx.get(proxy.url + "/readyz").json()
+        scorer = ready["scorers"]["default"]["scorer"]
+        assert scorer.startswith("profanity_check (fallback for detoxify:original")
+        r = openai.OpenAI(base_url=proxy.base_url, api_key="x").chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": TOXIC}])
+        assert r.choices[0].finish_reason == "content_filter"
