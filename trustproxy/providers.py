@@ -1,7 +1,7 @@
 """The only module that talks to litellm.
 
-Turns a screened, OpenAI-shaped request into a litellm Router call (retries, fallbacks,
-timeouts) and the answer back into plain OpenAI-shaped dicts, whatever the provider.
+Turns a screened, OpenAI-shaped request into a litellm call (retries and timeouts; the
+Router for routes with fallbacks) and the answer back into plain OpenAI-shaped dicts, whatever the provider.
 Upstream failures become ``UpstreamError`` with an honest status and a message we wrote
 ourselves (upstream bodies may echo the prompt, so they are never copied).
 
@@ -201,7 +201,7 @@ def _register_unknown_model(litellm: Any, route: Route) -> None:
 
 
 class Provider:
-    """One litellm Router for all configured routes."""
+    """litellm for all configured routes: one Router (fallbacks), direct calls otherwise."""
 
     def __init__(self, settings: Settings) -> None:
         import litellm
@@ -239,7 +239,7 @@ class Provider:
         elif route.api_base:
             # a local or self-hosted server that needs no key (vLLM, Ollama, llama.cpp ...)
             p["api_key"] = "no-key-configured"
-        # the Router retries (num_retries per call); the provider SDK must not retry on its own
+        # litellm retries (num_retries per call); the provider SDK must not retry on its own
         p.setdefault("max_retries", 0)
         return p
 
