@@ -6,19 +6,8 @@ A response guard hands out a fresh per-choice ``StreamFilter``; a non-streamed r
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Protocol
-
-
-class Action(str, enum.Enum):
-    MASK = "mask"
-    REDACT = "redact"
-    HASH = "hash"
-    SYNTHETIC = "synthetic"
-    BLOCK = "block"
-    ALLOW = "allow"
-    FLAG = "flag"
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -142,16 +140,3 @@ def run(settings: Settings) -> None:
 
 def now_ms() -> float:
     return time.perf_counter() * 1000.0
-
-
-def executor(workers: int = 2) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustproxy-guard")
-
-
-@contextlib.contextmanager
-def timed(store: dict[str, float], key: str) -> Any:
-    t0 = now_ms()
-    try:
-        yield
-    finally:
-        store[key] = round(store.get(key, 0.0) + now_ms() - t0, 3)

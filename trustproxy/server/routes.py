@@ -93,7 +93,6 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
                                        **_headers(ctx)})
     await resp.prepare(request)
     screen = ctx.response_screen()
-    rt.active_streams += 1
     rt.metrics.active_streams.inc()
     last: dict[str, Any] = {}
     try:
@@ -143,7 +142,6 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
         # provider: the upstream stream, less the time spent screening it
         ctx.latency["provider"] = round(now_ms() - t0 - ctx.latency["screening"], 3)
         ctx.collect(screen)
-        rt.active_streams -= 1
         rt.metrics.active_streams.dec()
     with _suppress_disconnect():
         await resp.write_eof()

@@ -30,7 +30,6 @@ class Runtime:
         self._batchers: dict[Any, Any] = {}
         self._watch_task: asyncio.Task[None] | None = None
         self.ready = False
-        self.active_streams = 0
 
     @classmethod
     async def start(cls, settings: Settings) -> "Runtime":
