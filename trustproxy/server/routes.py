@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
-                               UpstreamError, ZeroRetentionRequired)
+                               UpstreamError)
 from trustproxy.server.app import AUDITED, CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
 from trustproxy.server.request import RequestContext
 from trustproxy.server.schemas import parse_chat, parse_embeddings
