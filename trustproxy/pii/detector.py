@@ -201,7 +201,7 @@ def _phone_recognizer_cls(base: type) -> type:
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None
                     ) -> list[Any]:
-            if sum(c.isdigit() for c in text) < 7:
+            if sum(map(str.isdigit, text)) < 7:
                 return []
             regions = ["US"]
             if _NATIONAL_TRUNK.search(text):
