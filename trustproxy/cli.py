@@ -61,7 +61,8 @@ def _policy(args: argparse.Namespace) -> int:
     if args.policy_cmd == "test":
         return commands.test(args.paths)
     if args.policy_cmd == "explain":
-        return commands.explain(args.policy, args.text, args.policy_dir)
+        text = sys.stdin.read() if args.text == "-" else args.text
+        return commands.explain(args.policy, text, args.policy_dir)
     return commands.schema(args.out)
 
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = psub.add_parser("explain", help="dry run: what would be detected and what the provider would see")
     e.add_argument("--policy", default="default")
     e.add_argument("--policy-dir", default="policies")
-    e.add_argument("text")
+    e.add_argument("text", help="the text, or - to read standard input")
     sc = psub.add_parser("schema", help="write the policy JSON Schema")
     sc.add_argument("--out", default="policies/policy.schema.json")
     pol.set_defaults(func=_policy)

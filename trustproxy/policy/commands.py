@@ -9,7 +9,6 @@ and a failing ``provider_sees`` check may print the example text; the server nev
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -126,27 +125,10 @@ def schema(out: str = DEFAULT_SCHEMA_OUT) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="trustproxy policy", description="Check, test and explain policy files.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("check", help="validate policy files (exit 1 on any problem)")
-    c.add_argument("paths", nargs="*", default=["policies"])
-    t = sub.add_parser("test", help="run the golden examples in policy files")
-    t.add_argument("paths", nargs="*", default=["policies"])
-    e = sub.add_parser("explain", help="dry run: what would the provider see?")
-    e.add_argument("policy")
-    e.add_argument("text", help="the text, or - to read standard input")
-    e.add_argument("--policy-dir", default="policies")
-    s = sub.add_parser("schema", help="write the JSON Schema for editors")
-    s.add_argument("--out", default=DEFAULT_SCHEMA_OUT)
-    args = ap.parse_args(argv)
-    if args.cmd == "check":
-        return check(args.paths)
-    if args.cmd == "test":
-        return test(args.paths)
-    if args.cmd == "explain":
-        text = sys.stdin.read() if args.text == "-" else args.text
-        return explain(args.policy, text, args.policy_dir)
-    return schema(args.out)
+    """``python -m trustproxy.policy.commands ...`` is ``trustproxy policy ...`` (one parser)."""
+    from trustproxy.cli import main as cli_main
+
+    return cli_main(["policy", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
