@@ -482,8 +482,18 @@ def _audit_has(path: Path | None, rid: str | None) -> bool:
 
 
 def _find(haystack: str, needles: list[str]) -> list[str]:
+    """Needles found in ``haystack``. A digits-only fragment (the tail of an SSN or card) counts
+    only standing alone: inside a hex digest, a hash chain link or a latency like 26.318 it is
+    chance, not a leak."""
     low = haystack.casefold()
-    return [n for n in needles if n.casefold() in low]
+    found = []
+    for n in needles:
+        if n.isdigit():
+            if re.search(rf"(?<![0-9a-f.]){n}(?![0-9a-f])", low):
+                found.append(n)
+        elif n.casefold() in low:
+            found.append(n)
+    return found
 
 
 # -- the checks ---------------------------------------------------------------------------------
