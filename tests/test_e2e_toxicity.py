@@ -40,6 +40,9 @@ def env(tmp_path_factory):
         clients.append(Client(name=action, key_sha256=hash_key(f"key-{action}"), policy=f"tox-{action}"))
     (pdir / "tox-fast.yaml").write_text(POLICY.format(action="block", mode="fast").replace("tox-block", "tox-fast"))
     clients.append(Client(name="fast", key_sha256=hash_key("key-fast"), policy="tox-fast"))
+    (pdir / "tox-prompt.yaml").write_text(POLICY.format(action="block", mode="hold").replace("tox-block", "tox-prompt")
+                                          + "    screen_prompts: true\n")
+    clients.append(Client(name="prompt", key_sha256=hash_key("key-prompt"), policy="tox-prompt"))
     with FakeOpenAI(model="m") as fake:
         p = fake.litellm_params()
         settings = Settings(routes={"m": Route(model=p["model"], api_base=p["api_base"], max_retries=0)},
@@ -163,3 +166,16 @@ def test_detoxify_policy_with_named_fallback_says_so(tmp_path):
         r = openai.OpenAI(base_url=proxy.base_url, api_key="x").chat.completions.create(
             model="echo", messages=[{"role": "user", "content": TOXIC}])
         assert r.choices[0].finish_reason == "content_filter"
+
+
+def test_abusive_prompts_are_refused_when_the_policy_screens_them(env):
+    proxy, fake = env
+    fake.reset()
+    with pytest.raises(openai.BadRequestError) as ei:
+        client(proxy, "prompt").chat.completions.create(model="m", messages=[{"role": "user", "content": TOXIC}])
+    assert ei.value.body["code"] == "prompt_blocked"
+    assert "idiot" not in str(ei.value.body)
+    assert not fake.requests  # nothing went upstream
+    fake.reply_text = CLEAN
+    r = client(proxy, "prompt").chat.completions.create(model="m", messages=[{"role": "user", "content": CLEAN}])
+    assert r.choices[0].message.content == CLEAN
