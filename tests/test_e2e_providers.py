@@ -293,3 +293,15 @@ def test_request_id_propagates(proxy):
 def test_zero_data_retention_route_sets_store_false(proxy, fakes):
     sdk(proxy).chat.completions.create(model="gpt-zdr", messages=[{"role": "user", "content": "hi"}])
     assert fakes["gpt"].last.json.get("store") is False
+
+
+def test_client_disconnect_cancels_a_non_streamed_upstream_call(proxy, fakes):
+    fake = fakes["gpt"]
+    fake.hang_seconds = 2.5  # under the route's 3 s timeout
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(proxy.base_url + "/chat/completions", headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                   json={"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}, timeout=0.5)
+    deadline = time.time() + 5
+    while time.time() < deadline and fake.cancelled == 0:
+        time.sleep(0.05)
+    assert fake.cancelled == 1
