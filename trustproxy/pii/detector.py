@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import regex
 
@@ -136,7 +136,7 @@ def _lean_engine_cls() -> type:
         def load(self) -> None:
             import spacy
 
-            self.nlp = {}
+            nlps: dict[str, Any] = {}
             for m in self.models:
                 nlp = spacy.load(m["model_name"])
                 keep = _needed_components(nlp)
@@ -144,7 +144,8 @@ def _lean_engine_cls() -> type:
                     if name not in keep:
                         nlp.disable_pipe(name)
                 _warm_vocab(nlp)
-                self.nlp[m["lang_code"]] = nlp
+                nlps[m["lang_code"]] = nlp
+            self.nlp = nlps  # type: ignore[assignment]  # Presidio annotates it as None
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
             # One pass over the tokens. ``tokens`` is a list of token texts: Presidio's context
@@ -156,12 +157,13 @@ def _lean_engine_cls() -> type:
                 idx.append(t.idx)
             entities, scores = self._get_updated_entities(
                 list(doc.ents), self._get_scores_for_entities(doc))
-            return NlpArtifacts(entities=entities, tokens=texts, tokens_indices=idx,
+            return NlpArtifacts(entities=entities, tokens=texts,  # type: ignore[arg-type]  # see above
+                                tokens_indices=idx,
                                 lemmas=lemmas, nlp_engine=self, language=language,
                                 scores=scores)
 
         def tokens_only(self, text: str, language: str) -> NlpArtifacts:
-            doc = self.nlp[language].make_doc(text)
+            doc = cast(dict[str, Any], self.nlp)[language].make_doc(text)
             return self._doc_to_nlp_artifact(doc, language)
 
     return LeanSpacyNlpEngine

@@ -187,7 +187,7 @@ def mask_request(body: dict[str, Any], policy: Policy, detector: Any, vault: Any
     if result.blocked_types:
         types = ", ".join(sorted(result.blocked_types))
         err = PolicyBlocked(f"The request was blocked by policy '{policy.name}': it contains {types}.")
-        err.result = result  # type: ignore[attr-defined]  (types and counts only)
+        err.result = result  # type: ignore[attr-defined]  # types and counts only
         raise err
     return result
 

@@ -59,7 +59,7 @@ class RegexRecognizer(PatternRecognizer):
             supported_entity=entity, name=name or f"{entity.title().replace('_', '')}Recognizer",
             supported_language=language,
             patterns=[Pattern(r.name, r.pattern, r.score) for r in rules],
-            context=list(context) if context else None, global_regex_flags=flags,
+            context=list(context or ()), global_regex_flags=flags,
         )
         self._rules = [(r, regex.compile(r.pattern, flags)) for r in rules]
         self._validate = validate
@@ -79,13 +79,14 @@ class RegexRecognizer(PatternRecognizer):
                 value = text[start:end]
                 if self._validate is not None and not self._validate(value):
                     continue
-                expl = AnalysisExplanation(recognizer=self.name, original_score=rule.score,
+                name: str = getattr(self, "name")  # noqa: B009 (Presidio's attribute is untyped)
+                expl = AnalysisExplanation(recognizer=name, original_score=rule.score,
                                            pattern_name=rule.name, pattern=rule.pattern)
                 out.append(RecognizerResult(
                     entity_type=entity, start=start, end=end, score=rule.score,
                     analysis_explanation=expl,
                     recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                        RecognizerResult.RECOGNIZER_NAME_KEY: name,
                         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                     }))
         return EntityRecognizer.remove_duplicates(out)

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from trustproxy.errors import AuthenticationError, InvalidRequest, NotFound, PayloadTooLarge, TrustProxyError
+from trustproxy.server.runtime import Runtime
 from trustproxy.settings import Client, Settings, hash_key
 
 log = logging.getLogger("trustproxy.server")
 
 SETTINGS = web.AppKey("settings", Settings)
-RUNTIME = web.AppKey("runtime", object)
+RUNTIME = web.AppKey("runtime", Runtime)
 
 # A client's x-request-id is reused only if it looks like a correlation token: it must hold a
 # letter (an SSN or phone number never does) and no '@'. Anything else gets our own id.
@@ -52,10 +53,11 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid)
     except web.HTTPException as exc:
         if exc.status == 404 or exc.status == 405:
-            err: TrustProxyError = NotFound(f"Unknown endpoint for {request.method} (the path is not echoed back).") \
+            http_err: TrustProxyError = NotFound(
+                f"Unknown endpoint for {request.method} (the path is not echoed back).") \
                 if exc.status == 404 else InvalidRequest(f"Method {request.method} is not allowed here.",
                                                          status=405, code="method_not_allowed")
-            return error_response(err, rid)
+            return error_response(http_err, rid)
         raise
     except (asyncio.CancelledError, ConnectionResetError):
         raise
@@ -103,8 +105,6 @@ async def auth_middleware(request: web.Request, handler: Callable[[web.Request],
 
 
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-    from trustproxy.server.runtime import Runtime
-
     runtime = await Runtime.start(app[SETTINGS])
     app[RUNTIME] = runtime
     try:

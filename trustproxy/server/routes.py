@@ -119,11 +119,10 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
         except PolicyBlocked as blocked:
             ctx.record_content_block(blocked)
             shell = {k: last.get(k) for k in ("id", "created", "model") if last.get(k) is not None}
-            for idx in screen.choices or {0: None}:
+            for idx in screen.choices or [0]:
                 await resp.write(event({**shell, "object": "chat.completion.chunk",
                                         "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}))
-            err = PolicyBlocked(blocked.message, code="content_filter")
-            await resp.write(event(err.body()))
+            await resp.write(event(PolicyBlocked(blocked.message, code="content_filter").body()))
             ctx.outcome("blocked", 200)
         except (TrustProxyError, Exception) as exc:  # noqa: BLE001 - the stream must end with an error event
             if isinstance(exc, (ConnectionResetError, asyncio.CancelledError)):

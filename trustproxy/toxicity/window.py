@@ -23,6 +23,7 @@ import asyncio
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from trustproxy.errors import GuardFailed, PolicyBlocked, TrustProxyError
 from trustproxy.pipeline import Decision
@@ -140,7 +141,7 @@ async def _score(batcher: BatchingScorer, texts: Sequence[str]) -> list[dict[str
 
 def _hits(scores: Mapping[str, float], cats: Mapping[str, Threshold]) -> list[tuple[str, float, str]]:
     """(category, score, action) for every category at or over its threshold."""
-    out = []
+    out: list[tuple[str, float, str]] = []
     for c, th in cats.items():
         if c not in scores:
             raise GuardFailed(f"toxicity scorer returned no score for {c}")
@@ -149,7 +150,7 @@ def _hits(scores: Mapping[str, float], cats: Mapping[str, Threshold]) -> list[tu
     return out
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
+def _retrieve(task: "asyncio.Task[Any]") -> None:
     if not task.cancelled():
         task.exception()
 
