@@ -74,47 +74,46 @@ def _clean_usage(usage: Any) -> dict[str, Any] | None:
     return {k: usage[k] for k in _USAGE_KEYS if usage.get(k) is not None}
 
 
-def normalise_response(raw: dict[str, Any]) -> dict[str, Any]:
-    out = {k: raw[k] for k in _CHUNK_KEYS if raw.get(k) is not None and k != "choices"}
-    out["object"] = "chat.completion"
-    choices = []
-    for i, ch in enumerate(raw.get("choices") or []):
-        msg = ch.get("message") or {}
-        m = {k: msg.get(k) for k in _MESSAGE_KEYS if msg.get(k) is not None}
-        m.setdefault("role", "assistant")
-        m.setdefault("content", None)
-        tc = _clean_tool_calls(msg.get("tool_calls"))
-        if tc:
+def _clean_message(msg: dict[str, Any], *, in_stream: bool) -> dict[str, Any]:
+    """An OpenAI message (or stream delta) with only the fields we forward."""
+    m = {k: msg.get(k) for k in _MESSAGE_KEYS if msg.get(k) is not None}
+    m.pop("tool_calls", None)
+    tc = _clean_tool_calls(msg.get("tool_calls"))
+    if tc:
+        if not in_stream:  # `index` belongs to stream deltas only
             for c in tc:
                 c.pop("index", None)
-            m["tool_calls"] = tc
-        choices.append({"index": ch.get("index", i), "message": m,
-                        "finish_reason": ch.get("finish_reason") or "stop", "logprobs": ch.get("logprobs")})
+        m["tool_calls"] = tc
+    return m
+
+
+def _normalise(raw: dict[str, Any], *, in_stream: bool) -> dict[str, Any]:
+    out = {k: raw[k] for k in _CHUNK_KEYS if raw.get(k) is not None and k != "choices"}
+    out["object"] = "chat.completion.chunk" if in_stream else "chat.completion"
+    choices = []
+    for i, ch in enumerate(raw.get("choices") or []):
+        idx = ch.get("index", i)
+        if in_stream:
+            choices.append({"index": idx, "delta": _clean_message(ch.get("delta") or {}, in_stream=True),
+                            "finish_reason": ch.get("finish_reason")})
+        else:
+            m = _clean_message(ch.get("message") or {}, in_stream=False)
+            m.setdefault("role", "assistant")
+            m.setdefault("content", None)
+            choices.append({"index": idx, "message": m, "finish_reason": ch.get("finish_reason") or "stop",
+                            "logprobs": ch.get("logprobs")})
     out["choices"] = choices
     if raw.get("usage") is not None:
         out["usage"] = _clean_usage(raw["usage"])
     return out
+
+
+def normalise_response(raw: dict[str, Any]) -> dict[str, Any]:
+    return _normalise(raw, in_stream=False)
 
 
 def normalise_chunk(raw: dict[str, Any]) -> dict[str, Any]:
-    out = {k: raw[k] for k in _CHUNK_KEYS if raw.get(k) is not None and k != "choices"}
-    out["object"] = "chat.completion.chunk"
-    choices = []
-    for i, ch in enumerate(raw.get("choices") or []):
-        d = ch.get("delta") or {}
-        delta = {k: d.get(k) for k in _MESSAGE_KEYS if d.get(k) is not None}
-        tc = _clean_tool_calls(d.get("tool_calls"))
-        if tc:
-            delta["tool_calls"] = tc
-        else:
-            delta.pop("tool_calls", None)
-        c: dict[str, Any] = {"index": ch.get("index", i), "delta": delta}
-        c["finish_reason"] = ch.get("finish_reason")
-        choices.append(c)
-    out["choices"] = choices
-    if raw.get("usage") is not None:
-        out["usage"] = _clean_usage(raw["usage"])
-    return out
+    return _normalise(raw, in_stream=True)
 
 
 def _echo_text(body: dict[str, Any]) -> str:

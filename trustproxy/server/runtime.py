@@ -149,10 +149,13 @@ class Runtime:
         """One audit event and the metrics of a finished request (types, counts, scores only)."""
         from trustproxy.audit import AuditEvent
 
+        from trustproxy.pii.masker import entity_plan
+
         m = self.metrics
         m.request(ctx.route, ctx.status, ctx.policy_name)
+        actions = entity_plan(ctx.policy)[2]  # the same table the masker applied
         for t, n in ctx.mask.entities.items():
-            m.entity("in", t, _action_of(ctx.policy, t), n)
+            m.entity("in", t, actions[t].value if t in actions else "mask", n)
         for t, n in ctx.entities_out.items():
             m.entity("out", t, ctx.policy.output.pii.action, n)
         if ctx.blocked_reason:
@@ -203,13 +206,6 @@ class Runtime:
 
 
 _ACTIONS = {"mask", "redact", "hash", "synthetic", "block", "allow", "flag"}
-
-
-def _action_of(policy: Policy, entity_type: str) -> str:
-    for rule in policy.entities:
-        if rule.type == entity_type:
-            return rule.action.value
-    return "mask"
 
 
 def _name_label(name: str) -> str:
