@@ -325,7 +325,7 @@ def test_hadolint(path: Path) -> None:
 def _copy_source(dest: Path, *, with_lock: bool = True) -> Path:
     """The files the Dockerfile copies, in a scratch tree (builds never touch the work tree)."""
     dest.mkdir()
-    for name in ("pyproject.toml", "README.md", *(["requirements.lock"] if with_lock else [])):
+    for name in ("pyproject.toml", "README.md", *(["requirements.lock", "requirements-detoxify.lock"] if with_lock else [])):
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, dest / name)
     if not (dest / "README.md").exists():
