@@ -120,8 +120,42 @@ smoke() {
     log "smoke test passed"
 }
 
-# The Kubernetes sidecar manifest, as written, under `podman kube play`: the example app's
-# request must succeed through its sidecar.
+# deploy/compose.yaml, as written, under podman-compose: the example app's request succeeds
+# through its sidecar (the app shares the proxy's network namespace and calls localhost:8080).
 sidecar() {
-    log "sidecar: not implemented yet"
+    # podman-compose >= 1.1 (network_mode: service:..., ${VAR:-} interpolation): the test
+    # venv's (requirements-test.lock), else $PODMAN_COMPOSE, else PATH's
+    local pc="${PODMAN_COMPOSE:-}"
+    [ -z "$pc" ] && [ -x "$ROOT/.venv/bin/podman-compose" ] && pc="$ROOT/.venv/bin/podman-compose"
+    [ -z "$pc" ] && pc="$(command -v podman-compose || true)"
+    [ -n "$pc" ] || die "podman-compose is not installed (pip install -r requirements-test.lock)"
+    PC="$pc"
+    local project="trustproxy-example"
+    # the images compose names, from what was just built (compose's build sections need a
+    # registry for their bases; here the app's base is the local test base)
+    podman tag "$IMAGE" localhost/trustproxy:0.1.0
+    podman build --pull=never --format docker --build-arg PYTHON_IMAGE="$BASE_IMAGE" \
+        "${BUILD_MOUNTS[@]}" -t localhost/trustproxy-example-app:0.1.0 "$ROOT/deploy/example-app" \
+        > "$WORK/app-build.log" 2>&1 || { tail -20 "$WORK/app-build.log" >&2; die "example app build failed"; }
+    trap '_compose_down' EXIT
+    (cd "$ROOT/deploy" && "$PC" -p "$project" -f compose.yaml up -d --no-build) > "$WORK/compose.log" 2>&1 \
+        || { tail -30 "$WORK/compose.log" >&2; die "podman-compose up failed"; }
+    local app="" code=""
+    app="$(podman ps -a --filter "label=io.podman.compose.project=$project" --format '{{.Names}}' | grep app | head -1)"
+    [ -n "$app" ] || { tail -30 "$WORK/compose.log" >&2; die "the example app container was not created"; }
+    for _ in $(seq 1 240); do
+        [ "$(podman inspect "$app" --format '{{.State.Running}}')" = false ] && break
+        sleep 1
+    done
+    code="$(podman inspect "$app" --format '{{.State.ExitCode}}')"
+    podman logs "$app" > "$WORK/app.log" 2>&1 || true
+    _check "compose: the example app exited 0 (was $code)" test "$code" = 0
+    _check "compose: the app got the reply with its values restored" grep -q 'jane.doe@example.com' "$WORK/app.log"
+    _compose_down
+    trap - EXIT
+    log "compose sidecar test passed"
+}
+
+_compose_down() {
+    (cd "$ROOT/deploy" && "$PC" -p trustproxy-example -f compose.yaml down -t 30) >> "$WORK/compose.log" 2>&1 || true
 }

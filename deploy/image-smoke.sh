@@ -98,8 +98,9 @@ base_image() {
 }
 
 # ---- build ------------------------------------------------------------------------------------
-build() {
-    local pipconf="$WORK/pip.conf" mounts=()
+BUILD_MOUNTS=()
+build_mounts() {
+    local pipconf="$WORK/pip.conf"
     # the host's pip configuration, flattened into one file for the build
     {
         echo "[global]"
@@ -108,23 +109,27 @@ build() {
         pip3 config list 2>/dev/null | sed -nE "s/^(global|:env:)\.(index-url|extra-index-url|find-links|timeout|default-timeout)='(.*)'$/\2 = \3/p" \
             | sort -u -t= -k1,1
     } > "$pipconf"
-    mounts+=(-v "$pipconf:/etc/pip.conf:ro")
+    BUILD_MOUNTS=(-v "$pipconf:/etc/pip.conf:ro")
     for d in $(sed -nE 's/^(find-links|extra-index-url|index-url) = //p' "$pipconf" | tr ' ' '\n' | sed -E 's#^file://##' | grep '^/' || true); do
         # a local "simple" index links to files beside it: mount its parent
         case "$d" in */simple|*/simple/) d="$(dirname "$d")" ;; esac
-        [ -e "$d" ] && mounts+=(-v "$d:$d:ro")
+        [ -e "$d" ] && BUILD_MOUNTS+=(-v "$d:$d:ro")
     done
+}
+
+build() {
     log "building $IMAGE from deploy/Dockerfile (base $BASE_IMAGE)"
     local t0=$SECONDS
     podman build --pull=never --format docker \
         --build-arg PYTHON_IMAGE="$BASE_IMAGE" --build-arg TORCH_INDEX_URL= \
-        "${mounts[@]}" -f "$ROOT/deploy/Dockerfile" -t "$IMAGE" "$ROOT" > "$WORK/build.log" 2>&1 \
+        "${BUILD_MOUNTS[@]}" -f "$ROOT/deploy/Dockerfile" -t "$IMAGE" "$ROOT" > "$WORK/build.log" 2>&1 \
         || { tail -40 "$WORK/build.log" >&2; die "podman build failed (log: $WORK/build.log)"; }
     log "built in $((SECONDS - t0)) s; size $(podman image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}')"
 }
 
 main() {
     setup_podman
+    build_mounts
     case "$STEP" in
         build) base_image; build ;;
         smoke) smoke ;;

