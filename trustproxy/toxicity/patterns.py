@@ -40,7 +40,7 @@ nunca nadie jamás ni
 """.split())
 _CLAUSE_END = _re.compile(r"[.!?;:,\u2014\u2013]|\b(?:but|because|although|though|aber|mais|pero)\b")
 _TOKEN = _re.compile(r"[\w']+")
-NEGATION_LOOKBACK_WORDS = 5
+NEGATION_LOOKBACK_WORDS = 6
 GAP = r"(?:(?!(?:not|never|no|nicht|nie|niemals|kein|keine|pas|jamais|nunca|no)\b)[\w'-]+ ){0,3}"
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
                          "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
@@ -69,6 +69,7 @@ class PatternRule(_Strict):
 class BenignRule(_Strict):
     id: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     pattern: str = Field(description="Technical or clinical use of a trap word, hidden from the profanity model.")
+    context: str | None = Field(None, description="Only when this also occurs in the text (e.g. clinical words).")
 
 
 class PatternFile(_Strict):
@@ -152,8 +153,9 @@ class PatternSet:
             compiled.append((r, rx))
         self._compiled = tuple(compiled)
         try:
-            self._benign = tuple(regex.compile(r"(?<!\w)(?:" + _expand(b.pattern, data.lexicons) + r")(?!\w)")
-                                 for b in data.benign)
+            self._benign = tuple(
+                (_word_rx(b.pattern, data.lexicons), _word_rx(b.context, data.lexicons) if b.context else None)
+                for b in data.benign)
             terms = "|".join("{" + n + "}" for n in data.defuse_under_negation)
             self._defuse = (regex.compile(r"(?<![\w'])(?:" + _expand(terms, data.lexicons) + r")(?![\w'])")
                             if terms else None)
@@ -183,8 +185,9 @@ class PatternSet:
         negated insult words replaced by ``_``. (The patterns themselves see the original.)"""
         t = normalise(text)
         try:
-            for rx in self._benign:
-                t = rx.sub("_", t, timeout=SEARCH_TIMEOUT_S)
+            for rx, context in self._benign:
+                if context is None or context.search(t, timeout=SEARCH_TIMEOUT_S):
+                    t = rx.sub("_", t, timeout=SEARCH_TIMEOUT_S)
             if self._defuse is not None:
                 t = self._defuse.sub(lambda m: "_" if _negated(m.string, m.start()) else m.group(), t,
                                      timeout=SEARCH_TIMEOUT_S)
@@ -198,6 +201,10 @@ class PatternSet:
             for c, v in m.scores.items():
                 best[c] = max(best.get(c, 0.0), v)
         return best
+
+
+def _word_rx(pattern: str, lexicons: dict[str, str]) -> regex.Pattern[str]:
+    return regex.compile(r"(?<!\w)(?:" + _expand(pattern, lexicons) + r")(?!\w)")
 
 
 def _negated(t: str, start: int) -> bool:
