@@ -127,6 +127,16 @@ CLEAN: dict[str, list[str]] = {
         "This headache is killing me.",
         "Beende den Prozess mit kill -9.",
         "Tue le processus avec kill -9.",
+        "Back up your data first, or you'll regret it.",
+        "I'll beat you to it.",
+        "It is normal that you are sad after a loss.",
+        "You are a cancer survivor, so ask your doctor first.",
+        "You are a dog person, I can tell.",
+        "The objects you are garbage collecting are still referenced.",
+        "Muslims are often wrongly labelled terrorists.",
+        "Immigrants are often exploited by criminals.",
+        "Los musulmanes no son terroristas.",
+        "Muslime sind keine Terroristen.",
     ],
 }
 
