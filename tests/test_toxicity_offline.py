@@ -28,6 +28,7 @@ TOXIC: dict[str, list[tuple[str, str]]] = {
         ("Someone is going to put a bullet through your head.", "threat"),
         ("I am going to burn down your shop.", "threat"),
         ("Your days are numbered, customer.", "threat"),
+        ("Would be a shame if something happened to your kids.", "threat"),
         ("Ich bringe dich um, wenn du noch einmal anrufst.", "threat"),
         ("Je vais te tuer si tu rappelles.", "threat"),
         ("Te voy a matar si vuelves a llamar.", "threat"),
@@ -38,6 +39,8 @@ TOXIC: dict[str, list[tuple[str, str]]] = {
         ("Do the world a favour and jump off a building.", "threat"),
         ("Nobody would notice if you died tomorrow.", "threat"),
         ("Go hang yourself, loser.", "severe_toxicity"),
+        ("Just k1ll y0urself.", "threat"),  # obfuscation undone before matching
+        ("k y s, nobody wants you here", "threat"),
         ("Tu devrais te pendre.", "threat"),
         ("Deberías matarte.", "threat"),
         ("Du solltest dich einfach umbringen.", "threat"),
@@ -84,6 +87,8 @@ CLEAN: dict[str, list[str]] = {
         "The child process dies when its parent exits.",
         "Abort the build and execute it again with verbose logging.",
         "You can shoot the request at the staging endpoint first.",
+        "Go kill the zombie processes first.",
+        "The k8s job uses mp3 files and sha a3f5e1.",
     ],
     "medical": [
         "If you are thinking about suicide, please call a crisis line; you are not alone.",

@@ -45,6 +45,10 @@ GAP = r"(?:(?!(?:not|never|no|nicht|nie|niemals|kein|keine|pas|jamais|nunca|no)\
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
                          "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
 _SPACE = _re.compile(r"\s+")
+_LEET = str.maketrans("013457@$", "oieastas")
+# a word mixing letters with digits/symbols (not a number, not a version like v1.2 or a hex id)
+_LEET_WORD = _re.compile(r"(?<![\w@$])(?=[\w@$]*[a-z])(?=[\w@$]*[013457@$])(?![\w@$]*[2689])[a-z013457@$]{3,12}(?![\w@$])")
+_SPACED = _re.compile(r"(?<!\w)(?:[a-z] ){2,}[a-z](?!\w)")
 _INVISIBLE = _re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
@@ -83,10 +87,14 @@ class PatternFile(_Strict):
 
 
 def normalise(text: str) -> str:
-    """NFKC, invisible characters removed, straight quotes, lower case, single spaces."""
+    """NFKC, invisible characters removed, straight quotes, lower case, single spaces; then simple
+    obfuscation undone: digits and symbols inside words ("k1ll y0urself" -> "kill yourself") and
+    spaced-out letters ("k y s" -> "kys")."""
     t = unicodedata.normalize("NFKC", text)
     t = _INVISIBLE.sub("", t).translate(_QUOTES).lower()
-    return _SPACE.sub(" ", t).strip()
+    t = _SPACE.sub(" ", t).strip()
+    t = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), t)
+    return _SPACED.sub(lambda m: m.group().replace(" ", ""), t)
 
 
 def _split_top(alts: str) -> list[str]:
