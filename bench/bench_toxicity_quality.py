@@ -172,6 +172,8 @@ def main() -> None:
                 f = off[mode][("clean", "*")]
                 summary.append((split, mode, r[0] / r[1], f[0] / f[1]))
         costs = {name: cost_ms(s, items) for name, s in sc.items()}
+        held = misses(sc["offline (default)"], [i for i in items if i.split == "heldout"])
+        real = [n for n in sc if n.startswith("detoxify:")]
     out = [BEGIN, "", "## Quality (recall and false positives)", "",
            f"Command: `.venv/bin/python bench/bench_toxicity_quality.py --seed {a.seed} --out docs/benchmarks-toxicity.md`",
            "", "Evaluation set: `bench/toxicity_eval/` (hand-written for this, see its README), split "
@@ -185,7 +187,23 @@ def main() -> None:
         ok = "meets" if r >= TARGET_RECALL and f <= TARGET_FP else "MISSES"
         out.append(f"- offline, {split}, {mode}: recall {r:.3f}, FP rate {f:.3f} ({ok} the targets)")
     out += ["", *lines, "Scoring cost per reply (batches of 16, CPU, this machine): " +
-            ", ".join(f"{n}: {c:.1f} ms" for n, c in costs.items()) + ".", "", END]
+            ", ".join(f"{n}: {c:.1f} ms" for n, c in costs.items()) + ".", "",
+            "What the offline default gets wrong on the held-out half (plain; listed only after the "
+            "patterns were frozen):", ""]
+    out += [f"- {m}" for m in held] or ["- nothing"]
+    out += ["", "Notes:", "",
+            "- The same person wrote both halves, and some fixes came from unit tests with similar "
+            "sentences (clinical anatomy, negated harm words), so the held-out half is not fully "
+            "independent: read these figures as a regression bar, not as the rate on real traffic "
+            "(docs/toxicity.md lists the known gaps).",
+            "- The tiny detoxify checkpoint has random weights: its rows show that the detoxify code "
+            "path runs through the same window (plain and streamed agree), not its quality.",
+            "- Real detoxify checkpoints: " + (", ".join(real) + " measured above." if real else
+            "none in the torch hub cache on this machine (no network), so not measured here; run "
+            "`trustproxy models pull original` and re-run to add their rows. Their published figures "
+            "(detoxify's README, Jigsaw test sets, not this set): original mean AUC 98.64, unbiased "
+            "93.74 (the challenge's bias-weighted score), multilingual AUC 92.11."),
+            "", END]
     text = "\n".join(out)
     print(text)
     if a.out:
