@@ -127,7 +127,8 @@ def real_detoxify_cost() -> str:
 
 async def main(reps: int, streams: int) -> tuple[list[str], dict[str, str]]:
     tokens = make_reply()
-    scorers: dict[str, Scorer] = {"profanity_check": load_scorer(ToxicityConfig())}
+    scorers: dict[str, Scorer] = {"profanity_check": load_scorer(ToxicityConfig(scorer="profanity_check")),
+                                  "offline": load_scorer(ToxicityConfig(scorer="offline"))}
     with tempfile.TemporaryDirectory() as d:
         scorers["tiny detoxify"] = tiny_detoxify(Path(d))
     rows = ["| scorer | mode | streams | TTFT ms | added TTFT ms | total ms | added total ms | score_batch calls per run |",
@@ -221,4 +222,9 @@ if __name__ == "__main__":
     lines, extra = asyncio.run(main(a.reps, a.streams))
     text = report(lines, extra, a.reps, a.streams)
     print(text)
-    Path(a.out).write_text(text, encoding="utf-8")
+    out = Path(a.out)
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    begin, end = "<!-- quality:begin", "<!-- quality:end -->"
+    if begin in old and end in old:  # keep bench_toxicity_quality.py's section
+        text = text.rstrip("\n") + "\n\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    out.write_text(text, encoding="utf-8")

@@ -346,7 +346,7 @@ def test_healthz_and_readyz(proxy: ProxyServer) -> None:
     versions = body["policies"]["policies"]
     assert set(versions) == {"default", "acme"} and all(re.fullmatch(r"[0-9a-f]{12}", v) for v in versions.values())
     assert body["policies"]["last_error"] == []
-    assert body["scorers"]["default"]["scorer"].startswith("profanity_check")
+    assert body["scorers"]["default"]["scorer"].startswith("offline:")
     assert body["routes"] == ["gpt"]
 
 

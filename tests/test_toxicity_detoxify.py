@@ -176,3 +176,32 @@ def test_pull_writes_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert (tmp_path / "toxic_original-c1212f89.ckpt").read_bytes() == b"x"
     assert "huggingface_config_path" in buf.getvalue()
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+async def test_tiny_detoxify_through_the_window_same_units_streamed(tiny: tuple[Path, Path]) -> None:
+    """The detoxify path through the real window: all six categories judged per sentence, the
+    same decisions whether the reply arrives whole or split at any point (quoted speech masked
+    the same way)."""
+    from trustproxy.policy.schema import Threshold
+    from trustproxy.toxicity import BatchingScorer, ToxicityFilter
+
+    ckpt, base = tiny
+    s = DetoxifyScorer("original", checkpoint=str(ckpt), huggingface_config_path=str(base))
+    cfg = ToxicityConfig(scorer="detoxify", checkpoint=str(ckpt),
+                         categories={c: Threshold(threshold=0.0, action="flag") for c in CATEGORIES})
+    reply = 'Have a nice day. The user wrote "you are a stupid idiot" today. I will kill you.'
+    b = BatchingScorer(s, max_wait_ms=0)
+
+    async def run(chunks: list[str]) -> list[tuple[str | None, float | None]]:
+        f = ToxicityFilter(b, cfg)
+        out = "".join([await f.feed(c) for c in chunks]) + await f.finish()
+        assert out == reply  # flag only: passed on unchanged
+        return [(d.category, d.score) for d in f.decisions]
+
+    try:
+        whole = await run([reply])
+        assert len(whole) == 3 * len(CATEGORIES)  # three sentences, six categories each
+        for i in range(1, len(reply), 5):
+            assert await run([reply[:i], reply[i:]]) == whole, i
+    finally:
+        b.close()

@@ -44,7 +44,7 @@ def cfg(mode: str = "hold", action: str = "block", **kw: object) -> ToxicityConf
 
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return load_scorer(ToxicityConfig())
+    return load_scorer(ToxicityConfig(scorer="profanity_check"))
 
 
 @pytest.fixture
@@ -137,8 +137,11 @@ async def test_unterminated_toxic_tail_is_blocked_at_finish(batcher: BatchingSco
     f = ToxicityFilter(batcher, cfg("hold"))
     out = await f.feed("Fine. Go fuck")
     out += await f.feed(" yourself")
-    await asyncio.sleep(0.05)  # let the first sentence's score land
-    out += await f.feed("")
+    for _ in range(500):  # let the first sentence's score land (the machine may be loaded)
+        if out:
+            break
+        await asyncio.sleep(0.01)
+        out += await f.feed("")
     assert out == "Fine."
     with pytest.raises(PolicyBlocked):
         await f.finish()

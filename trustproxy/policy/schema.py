@@ -59,11 +59,11 @@ class ToxicityConfig(_Strict):
     """Screening of the model's replies for toxic language."""
 
     enabled: bool = Field(True, description="Screen the model's replies for toxicity.")
-    scorer: Literal["profanity_check", "detoxify"] = Field("profanity_check", description="Which model scores text.")
+    scorer: Literal["offline", "profanity_check", "detoxify"] = Field("offline", description="Which model scores text. offline: the profanity model plus curated patterns for threats, self-harm incitement, identity attacks and dehumanising language (all six categories); profanity_check: the profanity model alone (toxicity, obscene, insult); detoxify: a local detoxify checkpoint.")
     detoxify_variant: Literal["original", "unbiased", "multilingual"] = Field("original", description="Which detoxify model.")
     checkpoint: str | None = Field(None, description="Path to a local detoxify checkpoint (.ckpt); default: the torch hub cache.")
     huggingface_config_path: str | None = Field(None, description="Local folder with the base model's config and tokenizer files (printed by `trustproxy models pull --dest`); default: the Hugging Face cache.")
-    fallback: Literal["profanity_check"] | None = Field(None, description="Scorer to use if the requested one cannot load. Unset: refuse to start.")
+    fallback: Literal["offline", "profanity_check"] | None = Field(None, description="Scorer to use if the requested one cannot load. Unset: refuse to start.")
     mode: Literal["hold", "fast"] = Field("hold", description="hold: release nothing before it is scored; fast: release at once, cut the stream on a failure.")
     window_sentences: int = Field(1, ge=1, le=20, description="Sentences scored together.")
     max_hold_chars: int = Field(400, ge=16, description="Longest text held without a sentence end before it is scored anyway.")
@@ -71,6 +71,7 @@ class ToxicityConfig(_Strict):
     block_message: str = Field("The response was withheld by the content policy.", description="Text that replaces a blocked reply.")
     redact_message: str = Field("[removed by content policy]", description="Text that replaces a redacted sentence.")
     screen_prompts: bool = Field(False, description="Also score incoming user messages; a failure refuses the request.")
+    quoted_speech: Literal["ignore", "score"] = Field("ignore", description="Quotations the text attributes to someone (the customer wrote \"...\"): ignore: not scored (support summaries quoting abuse pass); score: scored like the rest.")
 
 
 class OutputPIIConfig(_Strict):

@@ -101,10 +101,11 @@ def pull(variants: list[str], dest: str | None = None, *, out: TextIO | None = N
 
 
 def describe(cfg: ToxicityConfig) -> dict[str, Any]:
-    """What screens replies under ``cfg`` (for /readyz): scorer name, categories, mode. Loads the
+    """What screens replies under ``cfg`` (for /readyz): scorer name, pattern set (version, date,
+    hash, rule count) when the scorer uses one, categories, mode, quoted-speech choice. Loads the
     scorer (cached); if it cannot load, ``ready`` is False and ``error`` says why (paths only)."""
     info: dict[str, Any] = {"enabled": cfg.enabled, "requested": cfg.scorer, "mode": cfg.mode,
-                            "window_sentences": cfg.window_sentences}
+                            "window_sentences": cfg.window_sentences, "quoted_speech": cfg.quoted_speech}
     if not cfg.enabled:
         return info | {"ready": True, "scorer": None}
     try:
@@ -112,9 +113,12 @@ def describe(cfg: ToxicityConfig) -> dict[str, Any]:
     except ScorerUnavailable as e:
         return info | {"ready": False, "scorer": None, "error": e.message}
     cats = effective_categories(cfg, scorer.categories)
+    inner = scorer.inner if isinstance(scorer, _Fallback) else scorer
+    patterns = getattr(inner, "patterns", None)
     return info | {
         "ready": True,
         "scorer": scorer.name,
+        "patterns": patterns.describe() if patterns is not None else None,
         "fallback_active": isinstance(scorer, _Fallback),
         "categories": {c: {"threshold": t.threshold, "action": t.action} for c, t in cats.items()},
         "unscreened": unscreened_categories(cfg, scorer.categories),

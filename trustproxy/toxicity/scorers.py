@@ -1,5 +1,8 @@
-"""Toxicity scorers: a small Protocol, two backends, an explicit registry, a per-process cache.
+"""Toxicity scorers: a small Protocol, three backends, an explicit registry, a per-process cache.
 
+- ``offline`` (the default): ``profanity_check`` plus curated patterns for what a profanity model
+  misses (threats, self-harm incitement, identity attacks, dehumanising language); all six
+  categories. See ``trustproxy.toxicity.offline`` and ``data/patterns-v1.yaml``.
 - ``profanity_check``: alt-profanity-check (a linear SVM shipped in the wheel; offline, fast).
   It has ONE output, the probability that a text is profane. We report that same probability as
   ``toxicity``, ``obscene`` and ``insult`` (the Jigsaw labels profanity correlates with) and do
@@ -173,7 +176,20 @@ def _detoxify(cfg: ToxicityConfig) -> Scorer:
                           getattr(cfg, "huggingface_config_path", None))
 
 
+def _offline(cfg: ToxicityConfig) -> Scorer:
+    from trustproxy.toxicity.offline import OfflineScorer
+    from trustproxy.toxicity.patterns import load_patterns
+
+    try:
+        patterns = load_patterns()
+    except (OSError, ValueError) as e:  # a broken pattern file: the policy does not start
+        raise ScorerUnavailable(f"offline scorer: the pattern file cannot be loaded ({e})",
+                                reason="patterns unavailable") from e
+    return OfflineScorer(_build("profanity_check", cfg), patterns)
+
+
 SCORERS: dict[str, Callable[[ToxicityConfig], Scorer]] = {
+    "offline": _offline,
     "profanity_check": lambda cfg: ProfanityCheckScorer(),
     "detoxify": _detoxify,
 }
@@ -186,7 +202,7 @@ def _cache_key(name: str, cfg: ToxicityConfig) -> tuple[object, ...]:
 
 
 _cache: dict[tuple[object, ...], Scorer] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.RLock()  # re-entrant: the offline scorer builds profanity_check inside
 
 
 def _build(name: str, cfg: ToxicityConfig) -> Scorer:

@@ -15,6 +15,14 @@ period after a known abbreviation (``e.g.``, ``Dr.``), a single-letter initial o
 (``1.``) does not end a sentence; ``3.14`` never does (no whitespace after the period). Text with no
 sentence end is cut after ``max_hold_chars`` (at the last whitespace if there is one in the second
 half). The split depends on the text only, never on how it was chunked.
+
+Units: a window is a sentence plus up to ``window_sentences - 1`` earlier ones; a piece cut by
+``max_hold_chars`` (no sentence end) is always scored again together with the next piece, so a
+phrase cut in two is seen whole. Streamed and non-streamed replies go through the same
+``ToxicityFilter`` (a non-streamed reply is one ``feed`` then ``finish``) and prompts through the
+same window rule, so all three score the same units. With ``quoted_speech: ignore`` reported
+quotations are replaced by ``"..."`` in what is scored (``trustproxy.toxicity.quotes``); the text
+released is never changed by that.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from trustproxy.errors import GuardFailed, PolicyBlocked, TrustProxyError
 from trustproxy.pipeline import Decision
 from trustproxy.policy.schema import Threshold, ToxicityConfig
 from trustproxy.toxicity.batching import BatchingScorer
+from trustproxy.toxicity.quotes import QuoteMasker
 
 GUARD = "toxicity"
 
@@ -50,6 +59,7 @@ _ABBREVIATIONS = frozenset({
     "no", "nr", "fig", "approx", "dept", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr",
     "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m", "p.m",
 })
+_SENTENCE_END = re.compile(r"""(?:[.!?]+["'\u201d\u2019)\]]*|\n)\s*$""")
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
 _EDGES = re.compile(r"^(\s*)(.*?)(\s*)$", re.S)
 
@@ -108,6 +118,29 @@ class SentenceSplitter:
 def _starts_segment(buf: str, pos: int) -> bool:
     """True if only whitespace precedes ``pos`` in the current segment (a list number ``1.``)."""
     return not buf[:pos].strip()
+
+
+def ends_sentence(segment: str) -> bool:
+    """False for a piece the splitter cut at ``max_hold_chars`` (no sentence end)."""
+    return bool(_SENTENCE_END.search(segment))
+
+
+def context_size(k: int, previous: str | None) -> int:
+    """How many earlier segments a window includes: ``k`` (``window_sentences - 1``), and at least
+    one when the previous segment was cut without a sentence end."""
+    if previous is not None and not ends_sentence(previous):
+        return max(k, 1)
+    return k
+
+
+class _Masker:
+    """``quoted_speech`` as a callable: masks reported quotations in order, or passes through."""
+
+    def __init__(self, cfg: ToxicityConfig) -> None:
+        self._q = QuoteMasker() if getattr(cfg, "quoted_speech", "ignore") == "ignore" else None
+
+    def __call__(self, segment: str) -> str:
+        return self._q.mask(segment) if self._q is not None else segment
 
 
 def effective_categories(cfg: ToxicityConfig, provided: Sequence[str]) -> dict[str, Threshold]:
@@ -178,9 +211,11 @@ class ToxicityFilter:
         self._split = SentenceSplitter(cfg.max_hold_chars)
         self._k = cfg.window_sentences - 1
         self._fast = cfg.mode == "fast"
-        self._sent: deque[str] = deque(maxlen=self._k or 1)      # last sentences sent to scoring
-        self._released: deque[str] = deque(maxlen=self._k or 1)  # ... and as released (redacted)
-        self._queue: deque[tuple[str, str, asyncio.Task[dict[str, float]]]] = deque()
+        self._mask = _Masker(cfg)
+        # last segments sent to scoring, as (raw, as scored); and as released (raw or redacted)
+        self._sent: deque[tuple[str, str]] = deque(maxlen=max(self._k, 1))
+        self._released: deque[tuple[str, str]] = deque(maxlen=max(self._k, 1))
+        self._queue: deque[tuple[str, str, int, str, asyncio.Task[dict[str, float]]]] = deque()
         self._error: TrustProxyError | None = None
         self.decisions: list[Decision] = []
         self.max_scores: dict[str, float] = {}
@@ -209,15 +244,20 @@ class ToxicityFilter:
         if self._error is not None:
             raise self._error
 
-    def _ctx(self, prior: Sequence[str]) -> list[str]:
-        return list(prior)[-self._k:] if self._k else []
+    @staticmethod
+    def _ctx(prior: Sequence[tuple[str, str]], n: int) -> list[tuple[str, str]]:
+        return list(prior)[-n:] if n else []
 
     def _launch(self, seg: str) -> None:
-        win = "".join(self._ctx(self._sent) + [seg])
-        self._sent.append(seg)
-        task = asyncio.get_running_loop().create_task(self._score_one(win))
+        masked = self._mask(seg)
+        n = context_size(self._k, self._sent[-1][0] if self._sent else None)
+        ctx = self._ctx(self._sent, n)
+        win = "".join([r for r, _ in ctx] + [seg])
+        scored = "".join([m for _, m in ctx] + [masked])
+        self._sent.append((seg, masked))
+        task = asyncio.get_running_loop().create_task(self._score_one(scored))
         task.add_done_callback(_retrieve)  # an abandoned stream must not log "never retrieved"
-        self._queue.append((seg, win, task))
+        self._queue.append((seg, masked, n, win, task))
 
     async def _score_one(self, win: str) -> dict[str, float]:
         return (await _score(self._batcher, [win]))[0]
@@ -229,21 +269,25 @@ class ToxicityFilter:
         out: list[str] = []
         try:
             while self._queue:
-                seg, win, task = self._queue[0]
+                seg, masked, n, win, task = self._queue[0]
                 if not (wait or task.done()):
                     break
                 scores = await task
                 self._queue.popleft()
                 if not self._fast:
-                    actual = "".join(self._ctx(self._released) + [seg])
-                    if actual != win:
-                        scores = await self._score_one(actual)
-                r = _redact(seg, self._cfg.redact_message) if self._judge(scores) == "redact" else seg
-                self._released.append(r)
+                    ctx = self._ctx(self._released, n)
+                    if "".join([r for r, _ in ctx] + [seg]) != win:
+                        scores = await self._score_one("".join([m for _, m in ctx] + [masked]))
+                if self._judge(scores) == "redact":
+                    r = _redact(seg, self._cfg.redact_message)
+                    self._released.append((r, r))
+                else:
+                    r = seg
+                    self._released.append((seg, masked))
                 out.append(r)
         except TrustProxyError as e:
             self._error = e
-            for _, _, t in self._queue:
+            for *_, t in self._queue:
                 t.cancel()
             self._queue.clear()
             raise
@@ -279,7 +323,11 @@ async def screen_prompt(batcher: BatchingScorer, cfg: ToxicityConfig, texts: lis
     for text in texts:
         sp = SentenceSplitter(cfg.max_hold_chars)
         segs = [s for s in sp.push(text) + [sp.flush()] if s.strip()]
-        windows += ["".join((segs[:i][-k:] if k else []) + [s]) for i, s in enumerate(segs)]
+        mask = _Masker(cfg)
+        masked = [mask(s) for s in segs]
+        for i in range(len(segs)):
+            n = context_size(k, segs[i - 1] if i else None)
+            windows.append("".join((masked[:i][-n:] if n else []) + [masked[i]]))
     if not windows:
         return []
     best: dict[str, tuple[float, str]] = {}

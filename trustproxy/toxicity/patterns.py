@@ -1,0 +1,235 @@
+"""Curated toxicity patterns: a versioned data file (``data/patterns-v1.yaml``) compiled once into
+regular expressions that score a text on detoxify's category names.
+
+The file holds named word lists (``lexicons``) and ``rules``; a rule's ``pattern`` refers to word
+lists as ``{name}``, and ``{gap}`` stands for up to three words that are not negations. Text is
+normalised (NFKC, lower case, straight quotes, one space) before matching. A negation shortly
+before a match in the same clause ("you should *not* hurt yourself", "*nobody* should be ...")
+cancels it unless the rule says ``negatable: false``.
+
+Matching uses the ``regex`` module with a time limit per search: a pathological text cannot stall a
+worker, it fails the window (``PatternTimeout``, a ``GuardFailed``: the reply is stopped).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re as _re
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+import regex
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from trustproxy.errors import GuardFailed
+
+Category = Literal["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+DEFAULT_PATTERNS = "patterns-v1.yaml"
+SEARCH_TIMEOUT_S = 0.1  # per rule and text; windows are at most a few thousand characters
+
+# Words that, shortly before a match in the same clause, negate it (en, de, fr, es).
+NEGATIONS = frozenset("""
+not never no nobody noone none neither nor without cannot
+nicht nie niemals kein keine keinen niemand
+ne n' jamais pas personne aucun
+nunca nadie jamás ni
+""".split())
+_CLAUSE_END = _re.compile(r"[.!?;:,\u2014\u2013]|\b(?:but|because|although|though|aber|mais|pero)\b")
+_TOKEN = _re.compile(r"[\w']+")
+NEGATION_LOOKBACK_WORDS = 6
+GAP = r"(?:(?!(?:not|never|no|nicht|nie|niemals|kein|keine|pas|jamais|nunca|no)\b)[\w'-]+ ){0,3}"
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
+_SPACE = _re.compile(r"\s+")
+_LEET = str.maketrans("013457@$", "oieastas")
+# a word mixing letters with digits/symbols (not a number, not a version like v1.2 or a hex id)
+_LEET_WORD = _re.compile(r"(?<![\w@$])(?=[\w@$]*[a-z])(?=[\w@$]*[013457@$])(?![\w@$]*[2689])[a-z013457@$]{3,12}(?![\w@$])")
+_SPACED = _re.compile(r"(?<!\w)(?:[a-z] ){2,}[a-z](?!\w)")
+_INVISIBLE = _re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+class PatternTimeout(GuardFailed):
+    """A pattern search ran over its time limit (fail closed)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PatternRule(_Strict):
+    id: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$", description="Stable rule name, e.g. threat.harm_you.")
+    lang: str = Field(description="Language of the phrasing (en, de, fr, es).")
+    scores: dict[Category, float] = Field(description="Category -> score (0-1) when the rule matches.")
+    pattern: str = Field(description="Regular expression over normalised text; {lexicon} references.")
+    negatable: bool = Field(True, description="A negation shortly before the match cancels it.")
+    examples: list[str] = Field(default_factory=list, description="Texts the rule must match.")
+    counter: list[str] = Field(default_factory=list, description="Texts the rule must not match.")
+
+
+class BenignRule(_Strict):
+    id: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    pattern: str = Field(description="Technical or clinical use of a trap word, hidden from the profanity model.")
+    context: str | None = Field(None, description="Only when this also occurs in the text (e.g. clinical words).")
+
+
+class PatternFile(_Strict):
+    version: str = Field(description="Pattern set version, e.g. patterns-v1 (shown by /readyz).")
+    date: str
+    languages: list[str]
+    benign: list[BenignRule] = Field(default_factory=list)
+    defuse_under_negation: list[str] = Field(default_factory=list, description="Lexicons whose words, negated, are hidden from the profanity model.")
+    lexicons: dict[str, str] = Field(description="Named alternations, '|'-separated.")
+    rules: list[PatternRule]
+
+
+def normalise(text: str) -> str:
+    """NFKC, invisible characters removed, straight quotes, lower case, single spaces; then simple
+    obfuscation undone: digits and symbols inside words ("k1ll y0urself" -> "kill yourself") and
+    spaced-out letters ("k y s" -> "kys")."""
+    t = unicodedata.normalize("NFKC", text)
+    t = _INVISIBLE.sub("", t).translate(_QUOTES).lower()
+    t = _SPACE.sub(" ", t).strip()
+    t = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), t)
+    return _SPACED.sub(lambda m: m.group().replace(" ", ""), t)
+
+
+def _split_top(alts: str) -> list[str]:
+    """Split on '|' outside parentheses."""
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in alts:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "|" and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return [a.strip() for a in out if a.strip()]
+
+
+def _expand(pattern: str, lexicons: dict[str, str]) -> str:
+    def sub(m: _re.Match[str]) -> str:
+        name = m.group(1)
+        if name == "gap":
+            return "\0GAP\0"
+        if name not in lexicons:
+            raise ValueError(f"unknown lexicon {{{name}}}")
+        alts = sorted(_split_top(lexicons[name]), key=len, reverse=True)  # longest first
+        return "(?:" + "|".join(alts) + ")"
+
+    expanded = _re.sub(r"\{([a-z_]+)\}", sub, pattern)
+    expanded = _re.sub(r" (?=[*?+])", r"\\s", expanded)   # " *" -> optional whitespace
+    expanded = expanded.replace(" ", r"\s+")
+    return expanded.replace("\0GAP\0", GAP.replace(" ", r"\s+"))
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: str
+    scores: dict[str, float]
+
+
+class PatternSet:
+    """A compiled pattern file. ``scores(text)`` -> {category: score}; ``matches(text)`` -> the
+    rules that fired (ids and scores only). Immutable after loading; safe to share."""
+
+    def __init__(self, data: PatternFile, digest: str, source: str) -> None:
+        self.version = data.version
+        self.date = data.date
+        self.languages = tuple(data.languages)
+        self.digest = digest
+        self.source = source
+        self.rules = tuple(data.rules)
+        compiled = []
+        for r in data.rules:
+            if any(unicodedata.category(ch) == "Cc" for ch in r.pattern):
+                raise ValueError(f"{source}: rule {r.id}: control character in pattern (in YAML double "
+                                 "quotes write \\\\b, not \\b)")
+            try:
+                rx = regex.compile(r"(?<!\w)(?:" + _expand(r.pattern, data.lexicons) + r")(?!\w)")
+            except (regex.error, ValueError) as e:
+                raise ValueError(f"{source}: rule {r.id}: {e}") from e
+            compiled.append((r, rx))
+        self._compiled = tuple(compiled)
+        try:
+            self._benign = tuple(
+                (_word_rx(b.pattern, data.lexicons), _word_rx(b.context, data.lexicons) if b.context else None)
+                for b in data.benign)
+            terms = "|".join("{" + n + "}" for n in data.defuse_under_negation)
+            self._defuse = (regex.compile(r"(?<![\w'])(?:" + _expand(terms, data.lexicons) + r")(?![\w'])")
+                            if terms else None)
+        except (regex.error, ValueError) as e:
+            raise ValueError(f"{source}: benign / defuse_under_negation: {e}") from e
+
+    def describe(self) -> dict[str, Any]:
+        return {"version": self.version, "date": self.date, "sha256": self.digest[:16],
+                "rules": len(self.rules), "languages": list(self.languages), "file": self.source}
+
+    def matches(self, text: str) -> list[Match]:
+        t = normalise(text)
+        out: list[Match] = []
+        for rule, rx in self._compiled:
+            try:
+                for m in rx.finditer(t, timeout=SEARCH_TIMEOUT_S):
+                    if rule.negatable and _negated(t, m.start()):
+                        continue
+                    out.append(Match(rule.id, {str(c): v for c, v in rule.scores.items()}))
+                    break
+            except TimeoutError as e:
+                raise PatternTimeout(f"toxicity pattern {rule.id} ran over its time limit") from e
+        return out
+
+    def for_model(self, text: str) -> str:
+        """``text`` as the profanity model should see it: benign technical uses of trap words and
+        negated insult words replaced by ``_``. (The patterns themselves see the original.)"""
+        t = normalise(text)
+        try:
+            for rx, context in self._benign:
+                if context is None or context.search(t, timeout=SEARCH_TIMEOUT_S):
+                    t = rx.sub("_", t, timeout=SEARCH_TIMEOUT_S)
+            if self._defuse is not None:
+                t = self._defuse.sub(lambda m: "_" if _negated(m.string, m.start()) else m.group(), t,
+                                     timeout=SEARCH_TIMEOUT_S)
+        except TimeoutError as e:
+            raise PatternTimeout("toxicity benign-use patterns ran over their time limit") from e
+        return t
+
+    def scores(self, text: str) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for m in self.matches(text):
+            for c, v in m.scores.items():
+                best[c] = max(best.get(c, 0.0), v)
+        return best
+
+
+def _word_rx(pattern: str, lexicons: dict[str, str]) -> regex.Pattern[str]:
+    return regex.compile(r"(?<!\w)(?:" + _expand(pattern, lexicons) + r")(?!\w)")
+
+
+def _negated(t: str, start: int) -> bool:
+    before = t[:start]
+    ends = list(_CLAUSE_END.finditer(before))
+    clause = before[ends[-1].end():] if ends else before
+    words = _TOKEN.findall(clause)[-NEGATION_LOOKBACK_WORDS:]
+    return any(w in NEGATIONS or w.endswith("n't") for w in words)
+
+
+def parse(text: str, source: str) -> PatternSet:
+    data = PatternFile.model_validate(yaml.safe_load(text))
+    return PatternSet(data, hashlib.sha256(text.encode("utf-8")).hexdigest(), source)
+
+
+@functools.lru_cache(maxsize=4)
+def load_patterns(name: str = DEFAULT_PATTERNS) -> PatternSet:
+    """The packaged pattern file ``name`` (compiled once per process)."""
+    text = resources.files("trustproxy.toxicity").joinpath("data", name).read_text(encoding="utf-8")
+    return parse(text, name)
