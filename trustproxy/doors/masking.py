@@ -16,7 +16,7 @@ The walker yields slots of every kind; ``Masker.mask_slots`` knows ``text``, ``j
   names such as ``docs_helper``). A placeholder is written ``[PERSON_1]``: OpenAI forbids
   ``<``/``>``/spaces in names, and the restorer puts ``[PERSON_1]`` back like ``<PERSON_1>``.
 - ``identifier`` (function names, tool-call ids, ``user``): detected on the identifier with
-  ``_ - . :`` read as spaces; if anything is replaced, the result is made identifier-safe
+  ``_`` read as a space (a word separator); if anything is replaced, the result is made identifier-safe
   (``lookup_PERSON_1``) and kept in the request's ``IdentityMap``, which restores the exact
   value wherever the reply names it (a tool call's ``function.name``). The same value always
   gets the same replacement, so an assistant call and the tool message that answers it still
@@ -42,7 +42,7 @@ SCHEMA_STRUCTURAL = frozenset({
 })
 SCHEMA_NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
                               "dependentRequired"})
-_IDENT_SEPS = re.compile(r"[_\-.:]")
+_IDENT_SEPS = re.compile(r"_")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _BARE_KEY = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_[1-9][0-9]*$")
 
