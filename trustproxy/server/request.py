@@ -131,6 +131,7 @@ class RequestContext:
     def response_screen(self) -> ResponseScreen:
         from trustproxy.pii.output import OutputPIIFilter
         from trustproxy.pii.restore import StreamRestorer
+        from trustproxy.server.json_context import JsonStringRestorer
         from trustproxy.toxicity import ToxicityFilter
 
         policy = self.policy
@@ -152,6 +153,7 @@ class RequestContext:
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
                 filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
                                                entities=list(out_cfg.entities)))
+            filters.append(JsonStringRestorer(vault))  # placeholders inside JSON the model wrote: escaped
             filters.append(StreamRestorer(vault))
             return filters
 
