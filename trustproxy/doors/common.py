@@ -104,6 +104,23 @@ def _safe_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(out) or "body"
 
 
+# pydantic messages of these types name no input value; any other type gets a message of ours
+_SAFE_MESSAGES = frozenset({"missing", "bool_type", "int_type", "float_type", "string_type", "list_type",
+                            "literal_error", "greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                            "too_short", "too_long", "string_too_short", "string_too_long", "int_parsing",
+                            "finite_number", "model_type", "dict_type", "extra_forbidden", "union_tag_not_found",
+                            "int_from_float", "bool_parsing", "float_parsing"})
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "union_tag_invalid":
+        ctx = err.get("ctx") or {}
+        return f"unknown {ctx.get('discriminator', 'type')}; expected one of {ctx.get('expected_tags', '')}"
+    if err["type"] in _SAFE_MESSAGES:
+        return str(err["msg"])
+    return "not of the accepted form"
+
+
 def first_error(exc: ValidationError) -> InvalidRequest:
     """The first validation problem as a 400 naming the field's location (never a value)."""
     errors = exc.errors()
@@ -116,7 +133,7 @@ def first_error(exc: ValidationError) -> InvalidRequest:
     # an unknown key is the caller's text: name its parent, never the key itself
     parts = err["loc"][:-1] if err["type"] == "extra_forbidden" else err["loc"]
     loc = _safe_loc(tuple(parts))
-    msg = err["msg"] if err["type"] not in ("string_pattern_mismatch",) else "not of the accepted form"
+    msg = _message(err)
     if err["type"] in ("dict_type", "model_type", "model_attributes_type"):
         msg = "expected an object"
     return InvalidRequest(f"Invalid request: {loc}: {msg}.", param=loc)
