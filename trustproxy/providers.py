@@ -355,7 +355,8 @@ class Provider:
                 try:
                     if remaining <= 0:
                         raise TimeoutError
-                    raw = await asyncio.wait_for(it.__anext__(), remaining)
+                    async with asyncio.timeout(remaining):  # no yield inside: the scope is this await only
+                        raw = await it.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
