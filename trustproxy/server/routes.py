@@ -16,7 +16,7 @@ from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBloc
 from trustproxy.server.app import AUDITED, CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
 from trustproxy.server.request import RequestContext
 from trustproxy.doors.common import loads_strict
-from trustproxy.doors.embeddings import parse_embeddings
+from trustproxy.doors.embeddings import EmbeddingResponse, parse_embeddings
 from trustproxy.doors.openai_chat import parse_chat
 from trustproxy.server.sse import DONE, event
 
@@ -165,7 +165,9 @@ async def embeddings(request: web.Request) -> web.Response:
     try:
         await ctx.screen_request(body)
         t0 = now_ms()
-        resp = await rt.provider.embed(ctx.route, body)
+        # rebuilt from the declared reply model: nothing undeclared reaches the client
+        resp = EmbeddingResponse.model_validate(await rt.provider.embed(ctx.route, body)).model_dump(
+            exclude_unset=True)
         ctx.latency["provider"] = round(now_ms() - t0, 3)
         ctx.outcome("ok", 200)
         return web.json_response(resp, headers=_headers(ctx))
