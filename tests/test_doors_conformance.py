@@ -150,3 +150,17 @@ def test_embeddings_input_is_the_only_slot() -> None:
 def test_tool_model_is_reused_not_copied() -> None:
     # tools[] is validated by the same declared model everywhere (no second allow-list)
     assert ChatRequest.model_fields["tools"].annotation == (list[Tool] | None)
+
+
+def test_json_object_slots_screen_every_string_value_and_keep_structure() -> None:
+    class ToolUse(BaseModel):
+        name: Annotated[str, Text(Kind.IDENTIFIER)]
+        input: Annotated[dict[str, Any], Text(Kind.JSON_OBJECT)]
+
+    assert undeclared_string_leaves(ToolUse.model_json_schema()) == []
+    data = {"name": "f", "input": {"to": "T1", "cc": ["T2", {"k": "T3"}], "n": 4, "ok": True, "T9": None}}
+    slots = list(masker_slots(walk(ToolUse, data)))
+    assert sorted(s.get() for s in slots) == ["T1", "T2", "T3", "f"]
+    for s in slots:
+        s.set(s.get().replace("T", "X"))
+    assert data["input"] == {"to": "X1", "cc": ["X2", {"k": "X3"}], "n": 4, "ok": True, "T9": None}
