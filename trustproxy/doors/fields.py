@@ -4,9 +4,8 @@ Every string-bearing field of a door's request or response model says what it is
 
 - ``Text(kind)``: a text slot the guards screen (request) or screen and restore (response).
   Kinds: ``prose`` (free text), ``json-string`` (a string holding JSON, e.g. tool-call
-  arguments), ``json-object`` (a JSON value whose every string value is screened, keys and numbers being
-  structure, e.g. an
-  Anthropic ``tool_use.input``), ``name`` (a participant's name: a policy decides whether it is
+  arguments), ``json-object`` (a JSON value whose every string value is screened, keys and
+  numbers being structure, e.g. an Anthropic ``tool_use.input``), ``name`` (a participant's name: a policy decides whether it is
   personal data), ``json-schema`` (a tool's parameter schema: descriptions, enums, defaults and
   examples are screened, keys that are JSON-Schema keywords are not), ``identifier`` (a code
   identifier the model echoes back exactly: a function name, a tool-call id; screened, kept in
