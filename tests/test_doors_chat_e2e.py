@@ -138,7 +138,8 @@ def test_reply_fields_are_restored(env, stream):
     proxy, fake = env
     fake.script = _tool_script
     tools: list[Any] = [{"type": "function", "function": {"name": "mail_John_Smith", "parameters": {"type": "object"}}}]
-    kwargs: dict[str, Any] = {"model": "m", "tools": tools, "messages": [{"role": "user", "content": EMAIL}]}
+    kwargs: dict[str, Any] = {"model": "m", "tools": tools, "messages": [{"role": "user", "content": EMAIL}],
+                              "tool_choice": {"type": "function", "function": {"name": "mail_John_Smith"}}}
     c = sdk(proxy, "open")  # no output screening: what the fake says comes back restored
     if not stream:
         msg = c.chat.completions.create(**kwargs).choices[0].message
@@ -157,6 +158,7 @@ def test_reply_fields_are_restored(env, stream):
         content, refusal, name, args = parts["content"], parts["refusal"], parts["name"], parts["args"]
     assert_clean(fake, EMAIL, PERSON, "John_Smith")
     assert fake.last.json["tools"][0]["function"]["name"] == "mail_PERSON_1"
+    assert fake.last.json["tool_choice"]["function"]["name"] == "mail_PERSON_1"  # the forced call still matches
     assert content == f"Writing to {EMAIL}"
     if not stream:  # litellm drops streamed refusal deltas: see the xfail below
         assert refusal == f"I won't share {EMAIL}"
