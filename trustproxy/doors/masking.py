@@ -173,13 +173,20 @@ def canonical_slots(body: dict[str, Any]) -> Iterator[Slot]:
     return walk(EmbeddingRequest, body)
 
 
+def request_slots(body: dict[str, Any], policy: Any = None, idmap: IdentityMap | None = None) -> list[Slot]:
+    """The masker slots of a canonical request under ``policy``'s participant-name rule."""
+    mode: ParticipantNames = getattr(getattr(policy, "pii", None), "participant_names", "person")
+    return list(masker_slots(canonical_slots(body), participant_names=mode, idmap=idmap))
+
+
 def mask_canonical(body: dict[str, Any], policy: Any, detector: Any, vault: Any, namespace: str = "",
-                   idmap: IdentityMap | None = None) -> Any:
-    """Mask every slot of a canonical request in place; raises ``PolicyBlocked`` naming types."""
+                   idmap: IdentityMap | None = None, slots: list[Slot] | None = None) -> Any:
+    """Mask every slot of a canonical request in place (``slots``: from ``request_slots`` of
+    the same body, to walk it once); raises ``PolicyBlocked`` naming types only."""
     from trustproxy.pii.masker import Masker
 
-    mode: ParticipantNames = getattr(getattr(policy, "pii", None), "participant_names", "person")
-    slots = list(masker_slots(canonical_slots(body), participant_names=mode, idmap=idmap))
+    if slots is None:
+        slots = request_slots(body, policy, idmap)
     result = Masker(policy, detector, vault, namespace).mask_slots(slots)
     if result.blocked_types:
         types = ", ".join(sorted(result.blocked_types))

@@ -7,10 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustproxy.doors.masking import IdentityMap, mask_canonical
+from trustproxy.doors.masking import IdentityMap, mask_canonical, request_slots
 from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
                                ZeroRetentionRequired)
-from trustproxy.pii.masker import MaskResult, all_texts
+from trustproxy.pii.masker import MaskResult
 from trustproxy.pipeline import StreamFilter
 from trustproxy.server.app import now_ms
 from trustproxy.server.response import ResponseScreen
@@ -79,13 +79,14 @@ class RequestContext:
             raise InvalidRequest(f"Policy '{self.policy_name}' screens the model's replies; token logprobs would "
                                  "show the unscreened text, so they are not returned.", param="logprobs",
                                  code="logprobs_not_allowed")
-        self.vault = Vault(all_texts(body), hash_key=rt.hash_key)
-        policy, vault, version, idmap = self.policy, self.vault, self.policy_version, self.idmap
+        policy, version, idmap = self.policy, self.policy_version, self.idmap
+        slots = request_slots(body, policy, idmap)  # walked once: the vault's view and the masking
+        self.vault = vault = Vault([s.get() for s in slots], hash_key=rt.hash_key)
         t0 = now_ms()
         try:
             # the detector is looked up (and, after a reload, loaded) in the guard thread too
             self.mask = await rt.run_guard(lambda: mask_canonical(body, policy, rt.detector(policy), vault, version,
-                                                                  idmap))
+                                                                  idmap, slots))
         except PolicyBlocked as exc:
             self.mask = getattr(exc, "result", self.mask)
             raise
