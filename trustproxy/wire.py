@@ -185,7 +185,8 @@ class WatchingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         resp = await self._transport().handle_async_request(request)
         watch = CURRENT_WATCH.get()
-        if watch is None or resp.status_code != 200:
+        # only OpenAI-style chat streams: other wire formats sharing this client pass untouched
+        if watch is None or resp.status_code != 200 or not request.url.path.endswith("/chat/completions"):
             return resp
         ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "text/event-stream":
