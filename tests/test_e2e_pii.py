@@ -92,7 +92,8 @@ def test_every_request_slot_is_masked(env):
         assert raw not in text, raw
     # the same value gets the same placeholder in every turn and slot
     assert text.count("<PERSON_1>") >= 4
-    assert seen["messages"][2]["name"] == "PERSON_1"  # a participant's name is a PERSON as a whole
+    # a participant's name is a PERSON as a whole, in the bracketed form OpenAI accepts in `name`
+    assert seen["messages"][2]["name"] == "[PERSON_1]"
     args = json.loads(seen["messages"][3]["tool_calls"][0]["function"]["arguments"])
     assert args == {"email": "<EMAIL_ADDRESS_1>", "nested": {"who": ["<PERSON_1>"]}}
     # a value split across content parts is caught; the rest of it is removed from the later part

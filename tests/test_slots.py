@@ -36,14 +36,17 @@ def test_request_slots_cover_every_text_position():
     kinds = {s.path: s.kind for s in slots}
     assert kinds["messages[2].name"] == "name"
     assert kinds["messages[3].tool_calls[1].function.arguments"] == "json"
+    # function names and tool-call ids are identifiers: screened as text, written back id-safe
+    assert kinds["messages[3].tool_calls[0].function.name"] == "text"
+    assert kinds["messages[4].tool_call_id"] == "text"
     # one group per message's text parts: a value split across parts is detected together
     groups = {s.group for s in slots if s.path.startswith("messages[2].content")}
     assert len(groups) == 1
 
 
 def test_embedding_inputs():
-    assert [s.get() for s in iter_request_slots({"input": "a"})] == ["a"]
-    assert [s.path for s in iter_request_slots({"input": ["a", "b"]})] == ["input[0]", "input[1]"]
+    assert [s.get() for s in iter_request_slots({"model": "m", "input": "a"})] == ["a"]
+    assert [s.path for s in iter_request_slots({"model": "m", "input": ["a", "b"]})] == ["input[0]", "input[1]"]
 
 
 def test_response_slots_messages_and_stream_deltas():
@@ -53,11 +56,15 @@ def test_response_slots_messages_and_stream_deltas():
         {"index": 1, "message": {"role": "assistant", "content": "R3", "function_call": {"name": "g", "arguments": "R4"}}},
     ]}
     slots = list(iter_response_slots(resp))
-    assert [s.get() for s in slots] == ["R1", '{"q": "R2"}', "R3", "R4"]
-    assert [s.group for s in slots] == ["0:content", "0:tool0", "1:content", "1:fc"]
+    assert [s.get() for s in slots] == ["R1", "f", '{"q": "R2"}', "R3", "g", "R4"]
+    assert [s.kind for s in slots] == ["prose", "identifier", "json-string", "prose", "identifier", "json-string"]
+    assert slots[2].loc == ("choices", 0, "message", "tool_calls", 0, "function", "arguments")
+    # stream lists are keyed by their items' own index: a location is stable across chunks
     chunk = {"choices": [{"index": 2, "delta": {"content": "D1", "tool_calls": [
         {"index": 3, "function": {"arguments": "{\"p\":"}}]}}]}
-    assert [(s.group, s.kind) for s in iter_response_slots(chunk)] == [("2:content", "text"), ("2:tool3", "json")]
+    assert [(s.loc, s.kind) for s in iter_response_slots(chunk)] == [
+        (("choices", 2, "delta", "content"), "prose"),
+        (("choices", 2, "delta", "tool_calls", 3, "function", "arguments"), "json-string")]
 
 
 def test_map_json_strings_keeps_json_valid():

@@ -428,8 +428,9 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
     call("content wrong type", chat, {"model": "gpt", "messages": [{"role": "user", "content": {"t": PROMPT}}]},
          admitted=False)
     call("bad role", chat, {"model": "gpt", "messages": [{"role": NAME, "content": PROMPT}]}, admitted=False)
+    # an unknown key (here the caller's own text) is dropped, never forwarded nor echoed
     call("unknown key in message", chat, {"model": "gpt", "messages": [{"role": "user", "content": "x", SSN: PROMPT}]},
-         admitted=False)
+         outcome="ok")
     call("bad part type", chat, {"model": "gpt", "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": f"http://x/{EMAIL}"}, "text": PROMPT}]}]}, admitted=False)
     call("steering field", chat, {"model": "gpt", "api_base": f"http://{EMAIL}/", "api_key": OPENAI_KEY,
@@ -538,6 +539,9 @@ def test_replies_restore_the_callers_values_and_screen_the_providers(run: Run) -
     checked = 0
     for s in run.sent:
         if s.outcome != "ok" or "embeddings" in s.label or "inspect" in s.label:
+            continue
+        if s.label == "unknown key in message":  # only "x" was forwarded: the unknown key was dropped
+            assert not _find(s.body, CALLER_VALUES)
             continue
         content, args = reply_parts(s)
         text = content + args

@@ -12,6 +12,7 @@ received it (that is, masked).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -22,6 +23,7 @@ from typing import Any
 import trustproxy._offline  # noqa: F401  (env before litellm import)
 from trustproxy.errors import UpstreamError
 from trustproxy.settings import ECHO_MODEL, Route, Settings
+from trustproxy.wire import CURRENT_WATCH, StreamWatch, WatchingTransport
 
 log = logging.getLogger("trustproxy.providers")
 
@@ -41,10 +43,37 @@ def _quiet_litellm(litellm: Any) -> None:
     litellm.disable_hf_tokenizer_download = True  # token counting never fetches a tokenizer
     litellm.disable_end_user_cost_tracking = True
     litellm.disable_streaming_logging = True  # no per-chunk logging work: we have no callbacks
+    _watch_openai_streams(litellm)
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "httpcore", "openai",
                  "anthropic"):
         logging.getLogger(name).setLevel(logging.ERROR)
         logging.getLogger(name).propagate = False
+
+
+def _watch_openai_streams(litellm: Any) -> None:
+    """litellm's OpenAI(-compatible) clients use ``litellm.aclient_session``: give it the
+    transport that sees ``[DONE]``, converts JSON answers to streams and bounds stream size
+    (see ``wire.py``). Set once per process; the transport keeps one pool per event loop."""
+    import httpx
+
+    current = getattr(litellm, "aclient_session", None)
+    if isinstance(getattr(current, "_transport", None), WatchingTransport):
+        return
+    litellm.aclient_session = httpx.AsyncClient(transport=WatchingTransport(), follow_redirects=False)
+
+
+_EOF_WITHOUT_FINISH = "Stream ended before a finish_reason was received"
+
+
+def _text_size(chunk: dict[str, Any]) -> int:
+    n = 0
+    for ch in chunk.get("choices") or []:
+        d = ch.get("delta") or {}
+        n += len(d.get("content") or "") + len(d.get("refusal") or "")
+        for c in d.get("tool_calls") or []:
+            fn = c.get("function") or {}
+            n += len(fn.get("arguments") or "") + len(fn.get("name") or "")
+    return n
 
 
 def _clean_tool_calls(calls: Any) -> list[dict[str, Any]] | None:
@@ -92,7 +121,8 @@ def _normalise(raw: dict[str, Any], *, in_stream: bool) -> dict[str, Any]:
     out["object"] = "chat.completion.chunk" if in_stream else "chat.completion"
     choices = []
     for i, ch in enumerate(raw.get("choices") or []):
-        idx = ch.get("index", i)
+        # minimal OpenAI-compatible servers send no index (litellm passes it on as None)
+        idx = ch.get("index") if isinstance(ch.get("index"), int) else i
         if in_stream:
             choices.append({"index": idx, "delta": _clean_message(ch.get("delta") or {}, in_stream=True),
                             "finish_reason": ch.get("finish_reason")})
@@ -199,6 +229,15 @@ def _register_unknown_model(litellm: Any, route: Route) -> None:
                                        "supports_function_calling": True}
 
 
+async def _close(stream: Any) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # noqa: BLE001 - closing a dead stream
+            pass
+
+
 class Provider:
     """litellm for all configured routes: one Router (fallbacks), direct calls otherwise."""
 
@@ -280,18 +319,72 @@ class Provider:
         return normalise_response(resp.model_dump())
 
     async def chat_stream(self, route: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Yield OpenAI-shaped chunks. Raises UpstreamError before or during the stream."""
+        """Yield OpenAI-shaped chunks. Raises UpstreamError before or during the stream.
+
+        Wire quirks are settled here (see ``wire.py``): a stream that ended with ``[DONE]`` is
+        complete even without a ``finish_reason``; a JSON answer is converted to chunks; a
+        non-stream answer (HTML, an error object) is an error before anything is sent; a stream
+        longer than the route's ``max_stream_seconds`` or larger than ``max_stream_bytes`` is
+        cut with an error."""
+        r = self.routes[route]
+        watch = StreamWatch(max_bytes=r.max_stream_bytes)
+        token = CURRENT_WATCH.set(watch)
         try:
             stream = await self._acompletion(route, stream=True, **self._call_kwargs(route, body))
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, route) from None
-        return self._iterate(stream, route)
+        finally:
+            CURRENT_WATCH.reset(token)
+        if watch.problem == "not_a_stream":
+            await _close(stream)
+            raise UpstreamError(f"The provider for '{route}' answered a streamed request with something that is "
+                                "not a stream.", status=502, code="upstream_not_a_stream")
+        return self._iterate(stream, route, watch)
 
-    async def _iterate(self, stream: Any, route: str) -> AsyncIterator[dict[str, Any]]:
+    async def _iterate(self, stream: Any, route: str, watch: StreamWatch) -> AsyncIterator[dict[str, Any]]:
+        r = self.routes[route]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + r.max_stream_seconds
+        size = 0
+        seen: dict[int, bool] = {}  # choice index -> finished
+        shell: dict[str, Any] = {}
+        it = stream.__aiter__()
         try:
-            async for chunk in stream:
-                yield normalise_chunk(chunk.model_dump())
+            while True:
+                remaining = deadline - loop.time()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    async with asyncio.timeout(remaining):  # no yield inside: the scope is this await only
+                        raw = await it.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise UpstreamError(f"The provider's stream for '{route}' passed the route's maximum duration "
+                                        f"({r.max_stream_seconds:g} s) and was cut.", status=502,
+                                        code="upstream_stream_too_long") from None
+                chunk = normalise_chunk(raw.model_dump())
+                size += _text_size(chunk)
+                if size > r.max_stream_bytes:
+                    watch.problem = "too_large"
+                    raise UpstreamError("too large")
+                shell = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
+                for ch in chunk["choices"]:
+                    seen[ch["index"]] = seen.get(ch["index"], False) or bool(ch.get("finish_reason"))
+                yield chunk
         except Exception as exc:  # noqa: BLE001
+            if watch.problem == "too_large":
+                raise UpstreamError(f"The provider's stream for '{route}' passed the route's maximum size "
+                                    f"({r.max_stream_bytes} bytes) and was cut.", status=502,
+                                    code="upstream_stream_too_large") from None
+            if isinstance(exc, UpstreamError):
+                raise
+            if watch.done and _EOF_WITHOUT_FINISH in str(exc):
+                # a minimal server: [DONE] arrived, a finish_reason never did; the reply is complete
+                for idx in [i for i, done in seen.items() if not done] or ([] if seen else [0]):
+                    yield {**shell, "object": "chat.completion.chunk",
+                           "choices": [{"index": idx, "delta": {}, "finish_reason": "stop"}]}
+                return
             err = self._fail(exc, route)
             if err.code not in ("upstream_timeout", "rate_limit_exceeded"):
                 # whatever litellm calls it (MidStreamFallbackError, APIConnectionError ...)

@@ -49,6 +49,8 @@ class Route(_Strict):
     api_version: str | None = Field(None, description="API version (Azure).")
     timeout: float = Field(60.0, gt=0, description="Seconds before an upstream call is abandoned.")
     stream_timeout: float | None = Field(None, gt=0, description="Seconds to wait for the first stream byte.")
+    max_stream_seconds: float = Field(600.0, gt=0, description="Longest a streamed reply may last; past it the stream is cut with an error event.")
+    max_stream_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Largest a streamed reply may be (upstream bytes, or reply characters where bytes are not seen); past it the stream is cut with an error event.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries on retryable upstream errors (litellm Router).")
     fallbacks: list[str] = Field(default_factory=list, description="Other routes tried in order when this one fails.")
     zero_data_retention: bool = Field(False, description="The provider contract for this route guarantees no retention.")

@@ -13,6 +13,11 @@ Knobs (set them on the instance before the request; they are read per request):
 - ``fail_status`` (+ ``fail_times``: fail only the first N requests; ``retry_after``: the
   ``Retry-After`` header sent with 429/503), ``hang_seconds``, ``break_stream_after`` (N events
   then the connection is closed without the final event), ``malformed_json``.
+- OpenAI wire misbehaviours (``FakeOpenAI.wire``): ``"minimal"`` (chunks carry only
+  ``choices[].delta``: no id, index or finish_reason; then ``[DONE]``), ``"minimal_no_done"``
+  (the same, ended cleanly without ``[DONE]``), ``"json"`` / ``"html"`` (a streamed request
+  answered 200 with a JSON completion / an HTML page), ``"endless"`` (chunks every
+  ``chunk_delay`` s until the client goes away, at most 60 s).
 
 Counters: ``requests`` (every request: method, path, query, lower-cased headers, JSON body),
 ``active``/``max_active`` (concurrency), ``completed``, ``cancelled`` (the client went away
@@ -54,6 +59,8 @@ class Reply:
     tool_calls: Sequence[ToolCall] = ()
     n: int | None = None  # None: the request's ``n`` (OpenAI), else 1
     finish_reason: str | None = None  # None: "tool_calls" when there are tool calls, else "stop"
+    refusal: str | None = None  # OpenAI: the model's refusal text (message.refusal / delta.refusal)
+    logprobs: Sequence[str] = ()  # OpenAI: tokens reported in choices[].logprobs.content
 
     def texts(self, n: int) -> list[str]:
         if isinstance(self.text, str):

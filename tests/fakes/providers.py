@@ -13,10 +13,12 @@ Each class has ``litellm_params(name)`` giving exactly those kwargs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import struct
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +78,8 @@ class FakeOpenAI(FakeProvider):
     name = "openai"
     aux_paths = frozenset({"/v1/models"})
     embedding_dims = 8
+    #: None (a well-behaved OpenAI) or one of the misbehaviours listed in ``base``'s docstring
+    wire: str | None = None
 
     def litellm_params(self, model: str | None = None) -> JSON:
         return {"model": f"openai/{model or self.model}", "api_base": f"{self.base_url}/v1",
@@ -116,24 +120,59 @@ class FakeOpenAI(FakeProvider):
         reply = self.reply_for(body)
         n = reply.n or int(body.get("n") or 1)
         if body.get("stream"):
-            return await self.stream(request, list(self._events(body, reply, n)), "text/event-stream")
+            if self.wire == "html":
+                return web.Response(status=200, text="<html><body>Welcome to nginx</body></html>",
+                                    content_type="text/html")
+            if self.wire in ("minimal", "minimal_no_done"):
+                return await self.stream(request, list(self._minimal_events(reply)), "text/event-stream")
+            if self.wire == "endless":
+                return await self._endless(request)
+            if self.wire != "json":
+                return await self.stream(request, list(self._events(body, reply, n)), "text/event-stream")
         if self.malformed_json:
             return self.malformed_body()
         texts = reply.texts(n)
         choices = []
         for i, text in enumerate(texts):
-            message: JSON = {"role": "assistant", "content": text or None, "refusal": None}
+            message: JSON = {"role": "assistant", "content": text or None, "refusal": reply.refusal}
             if reply.tool_calls:
                 message["tool_calls"] = [
                     {"id": _call_id(c, "call_", j), "type": "function",
                      "function": {"name": c.name, "arguments": c.arguments}}
                     for j, c in enumerate(reply.tool_calls)]
-            choices.append({"index": i, "message": message, "logprobs": None,
+            choices.append({"index": i, "message": message, "logprobs": self._logprobs(reply),
                             "finish_reason": reply.finish()})
         return web.json_response({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": now(),
             "model": body.get("model", self.model), "system_fingerprint": "fp_fake",
             "choices": choices, "usage": self._usage(body, texts)})
+
+    @staticmethod
+    def _logprobs(reply: Reply) -> JSON | None:
+        if not reply.logprobs:
+            return None
+        return {"content": [{"token": t, "logprob": -0.1, "bytes": list(t.encode()), "top_logprobs": [
+            {"token": t, "logprob": -0.1, "bytes": list(t.encode())}]} for t in reply.logprobs], "refusal": None}
+
+    def _minimal_events(self, reply: Reply) -> Iterator[bytes]:
+        """What a minimal OpenAI-compatible server sends: only ``choices[].delta``."""
+        text = reply.texts(1)[0]
+        for piece in chunks(text, self.chunk_size):
+            yield sse({"choices": [{"delta": {"content": piece}}]})
+        if self.wire == "minimal":
+            yield b"data: [DONE]\n\n"
+
+    async def _endless(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            await resp.write(sse({"id": "chatcmpl-endless", "object": "chat.completion.chunk", "created": now(),
+                                  "model": self.model, "choices": [{"index": 0, "delta": {"content": "la "},
+                                                                    "finish_reason": None}]}))
+            await asyncio.sleep(self.chunk_delay or 0.01)
+        await resp.write_eof()
+        return resp
 
     def _usage(self, body: Any, texts: list[str]) -> JSON:
         prompt = _prompt_tokens(body)
@@ -160,6 +199,8 @@ class FakeOpenAI(FakeProvider):
                 events.append(b"data: {\"choices\": [{\"delta\": \n\n")
             if text:
                 events += [chunk(i, {"content": piece}) for piece in chunks(text, self.chunk_size)]
+            if reply.refusal:
+                events += [chunk(i, {"refusal": piece}) for piece in chunks(reply.refusal, self.chunk_size)]
             for j, call in enumerate(reply.tool_calls):
                 events.append(chunk(i, {"tool_calls": [{"index": j, "id": _call_id(call, "call_", j),
                                                         "type": "function",

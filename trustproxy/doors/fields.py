@@ -4,10 +4,12 @@ Every string-bearing field of a door's request or response model says what it is
 
 - ``Text(kind)``: a text slot the guards screen (request) or screen and restore (response).
   Kinds: ``prose`` (free text), ``json-string`` (a string holding JSON, e.g. tool-call
-  arguments), ``json-object`` (a JSON value whose every string and number is screened, e.g. an
-  Anthropic ``tool_use.input``), ``name`` (a participant's name: a policy decides whether it is
+  arguments), ``json-object`` (a JSON value whose every string value is screened, keys and
+  numbers being structure, e.g. an Anthropic ``tool_use.input``), ``name`` (a participant's name: a policy decides whether it is
   personal data), ``json-schema`` (a tool's parameter schema: descriptions, enums, defaults and
-  examples are screened, keys that are JSON-Schema keywords are not).
+  examples are screened, keys that are JSON-Schema keywords are not), ``identifier`` (a code
+  identifier the model echoes back exactly: a function name, a tool-call id; screened, kept in
+  the identifier-safe form ``[A-Za-z0-9_-]`` and restored by exact match in the reply).
 - ``Opaque(reason)``: not screened, with the reason: an id the proxy does not forward as text,
   an enum or a format the proxy validates itself, a model name it routes on.
 
@@ -37,6 +39,7 @@ class Kind(str, Enum):
     JSON_OBJECT = "json-object"
     NAME = "name"
     JSON_SCHEMA = "json-schema"
+    IDENTIFIER = "identifier"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,20 @@ class Opaque:
         out = handler.resolve_ref_schema(out) if "$ref" in out else out
         out[MARK] = f"opaque:{self.reason}"
         return out
+
+
+@dataclass(frozen=True)
+class Group:
+    """Every slot below this field is detected together, as one text (one message's content
+    parts: a value split across parts is still found). Not a role: the leaves keep theirs."""
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A list whose items name their own position in a field (``index`` of stream choices and
+    tool-call deltas): slot locations use that value, so they stay stable across chunks."""
+
+    field: str = "index"
 
 
 def role_of(metadata: list[Any]) -> Text | Opaque | None:

@@ -96,6 +96,12 @@ class StreamingConfig(_Strict):
     max_hold_back_chars: int = Field(256, ge=32, le=65536, description="Most characters a stream may hold back while deciding whether text is personal data.")
 
 
+class PIIConfig(_Strict):
+    """How request fields that are not prose are treated."""
+
+    participant_names: Literal["person", "screen", "opaque"] = Field("person", description="A message's `name` (who speaks): person = the whole value is a PERSON (masked as [PERSON_1], restored in the reply); screen = detected like any text (agent names such as docs_helper pass); opaque = never screened.")
+
+
 class RetentionConfig(_Strict):
     """Where requests carrying sensitive data may be sent."""
 
@@ -132,6 +138,7 @@ class Policy(_Strict):
     entities: list[EntityRule] = Field(default_factory=list, description="Entity types to detect and what to do with each.")
     custom_recognizers: list[CustomRecognizer] = Field(default_factory=list, description="Your own detectors (regular expressions or word lists) for data the built-in ones do not know, e.g. project codenames or account-number formats.")
     allow_list: list[str] = Field(default_factory=list, description="Values never treated as personal data (your company's name, public support address).")
+    pii: PIIConfig = Field(default_factory=PIIConfig, description="How request fields that are not prose (participant names) are treated.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Checks on the model's replies.")
     streaming: StreamingConfig = Field(default_factory=StreamingConfig, description="Limits for streamed replies.")
     on_guard_error: Literal["block"] = Field("block", description="What happens if a detector or scorer fails: block (fail closed). No other value is offered.")

@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -29,11 +30,28 @@ CLIENT_KEY = web.RequestKey("client", object)
 AUDITED = web.RequestKey("audited", bool)  # a RequestContext exists and will write the audit event
 
 
-def error_response(err: TrustProxyError, request_id: str | None = None) -> web.Response:
+ErrorRenderer = Callable[[TrustProxyError], dict[str, Any]]
+# path prefix -> the door's error body; a door registers its own shape (OpenAI's is the default)
+_ERROR_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def register_error_renderer(prefix: str, render: ErrorRenderer) -> None:
+    """Errors of requests under ``prefix`` (e.g. ``/v1/messages``) use ``render(err)`` as body."""
+    _ERROR_RENDERERS[prefix] = render
+
+
+def render_error(err: TrustProxyError, path: str = "") -> dict[str, Any]:
+    """The error body in the shape of the door serving ``path`` (longest prefix wins)."""
+    best = max((p for p in _ERROR_RENDERERS if path.startswith(p)), key=len, default=None)
+    return _ERROR_RENDERERS[best](err) if best is not None else err.body()
+
+
+def error_response(err: TrustProxyError, request_id: str | None = None, path: str = "") -> web.Response:
+    """Status and headers (Retry-After ...) are the error's whatever the door's body shape."""
     headers = dict(err.headers)
     if request_id:
         headers["x-request-id"] = request_id
-    return web.json_response(err.body(), status=err.status, headers=headers)
+    return web.json_response(render_error(err, path), status=err.status, headers=headers)
 
 
 @web.middleware
@@ -47,24 +65,26 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         resp = await handler(request)
     except TrustProxyError as err:
         _audit_refusal(request, err.status, err.code)
-        return error_response(err, rid)
+        return error_response(err, rid, request.path)
     except web.HTTPRequestEntityTooLarge:
         _audit_refusal(request, 413, "payload_too_large")
-        return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid)
+        return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid,
+                              request.path)
     except web.HTTPException as exc:
         if exc.status == 404 or exc.status == 405:
             http_err: TrustProxyError = NotFound(
                 f"Unknown endpoint for {request.method} (the path is not echoed back).") \
                 if exc.status == 404 else InvalidRequest(f"Method {request.method} is not allowed here.",
                                                          status=405, code="method_not_allowed")
-            return error_response(http_err, rid)
+            return error_response(http_err, rid, request.path)
         raise
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as exc:  # noqa: BLE001 - never a stack trace or user text to the client
         log.error("unhandled error request_id=%s kind=%s", rid, type(exc).__name__)
         _audit_refusal(request, 500, "internal_error")
-        return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid)
+        return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid,
+                              request.path)
     if not resp.prepared:
         resp.headers["x-request-id"] = rid
     return resp

@@ -7,8 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustproxy.errors import GuardFailed, NotFound, PolicyBlocked, TrustProxyError, ZeroRetentionRequired
-from trustproxy.pii.masker import MaskResult, all_texts, mask_request
+from trustproxy.doors.masking import IdentityMap, mask_canonical, request_slots
+from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
+                               ZeroRetentionRequired)
+from trustproxy.pii.masker import MaskResult
 from trustproxy.pipeline import StreamFilter
 from trustproxy.server.app import now_ms
 from trustproxy.server.response import ResponseScreen
@@ -27,6 +29,7 @@ class RequestContext:
     loaded: Any
     started: float = field(default_factory=now_ms)
     vault: Any = None
+    idmap: IdentityMap = field(default_factory=IdentityMap)  # identifier-safe replacement -> original
     mask: MaskResult = field(default_factory=MaskResult)
     entities_out: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
@@ -61,17 +64,29 @@ class RequestContext:
     def policy_version(self) -> str:
         return self.loaded.version
 
+    @property
+    def output_screened(self) -> bool:
+        """Whether the policy screens reply text (then token logprobs cannot be returned)."""
+        out = self.policy.output
+        return bool(out.toxicity.enabled or (out.pii.enabled and out.pii.entities and out.pii.action != "allow"))
+
     # -- request side --------------------------------------------------------------------
     async def screen_request(self, body: dict[str, Any]) -> None:
         from trustproxy.pii.vault import Vault
 
         rt = self.rt
-        self.vault = Vault(all_texts(body), hash_key=rt.hash_key)
-        policy, vault, version = self.policy, self.vault, self.policy_version
+        if (body.get("logprobs") or body.get("top_logprobs")) and self.output_screened:
+            raise InvalidRequest(f"Policy '{self.policy_name}' screens the model's replies; token logprobs would "
+                                 "show the unscreened text, so they are not returned.", param="logprobs",
+                                 code="logprobs_not_allowed")
+        policy, version, idmap = self.policy, self.policy_version, self.idmap
+        slots = request_slots(body, policy, idmap)  # walked once: the vault's view and the masking
+        self.vault = vault = Vault([s.get() for s in slots], hash_key=rt.hash_key)
         t0 = now_ms()
         try:
             # the detector is looked up (and, after a reload, loaded) in the guard thread too
-            self.mask = await rt.run_guard(lambda: mask_request(body, policy, rt.detector(policy), vault, version))
+            self.mask = await rt.run_guard(lambda: mask_canonical(body, policy, rt.detector(policy), vault, version,
+                                                                  idmap, slots))
         except PolicyBlocked as exc:
             self.mask = getattr(exc, "result", self.mask)
             raise
@@ -117,6 +132,7 @@ class RequestContext:
     def response_screen(self) -> ResponseScreen:
         from trustproxy.pii.output import OutputPIIFilter
         from trustproxy.pii.restore import StreamRestorer
+        from trustproxy.server.json_context import JsonStringRestorer
         from trustproxy.toxicity import ToxicityFilter
 
         policy = self.policy
@@ -138,6 +154,7 @@ class RequestContext:
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
                 filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
                                                entities=list(out_cfg.entities)))
+            filters.append(JsonStringRestorer(vault))  # placeholders inside JSON the model wrote: escaped
             filters.append(StreamRestorer(vault))
             return filters
 
@@ -150,7 +167,8 @@ class RequestContext:
             filters.append(StreamRestorer(vault, json_escape=True))
             return filters
 
-        return ResponseScreen(content_filters, tool_filters)
+        return ResponseScreen(content_filters, tool_filters, self.idmap.restore,
+                              keep_logprobs=not self.output_screened)
 
     def collect(self, screen: ResponseScreen) -> None:
         """Gather decisions (types, categories, scores only) from the response filters."""
@@ -205,3 +223,4 @@ class RequestContext:
             if self.vault is not None:
                 self.vault.clear()  # the Vault lives only as long as the request
             self.vault = None
+            self.idmap.clear()

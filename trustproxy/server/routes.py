@@ -15,21 +15,22 @@ from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBloc
                                UpstreamError)
 from trustproxy.server.app import AUDITED, CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
 from trustproxy.server.request import RequestContext
-from trustproxy.server.schemas import parse_chat, parse_embeddings
+from trustproxy.doors.common import loads_strict
+from trustproxy.doors.embeddings import EmbeddingResponse, parse_embeddings
+from trustproxy.doors.openai_chat import parse_chat
 from trustproxy.server.sse import DONE, event
 
 log = logging.getLogger("trustproxy.server")
 
 
 async def read_json(request: web.Request) -> Any:
+    """The body of a door's request, read strictly (``doors.common.loads_strict``): NaN,
+    Infinity, huge integers and deep nesting are a 400 in the door's error shape."""
     if request.content_length is not None and request.content_length > request.app[SETTINGS].max_body_bytes:
         from trustproxy.errors import PayloadTooLarge
         raise PayloadTooLarge("The request body is larger than the configured limit.")
     raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+    return loads_strict(raw)
 
 
 def _headers(ctx: RequestContext) -> dict[str, str]:
@@ -68,6 +69,7 @@ async def _complete(ctx: RequestContext, body: dict[str, Any]) -> web.Response:
         ctx.latency["provider"] = round(now_ms() - t0, 3)
     screen = ctx.response_screen()
     t1 = now_ms()
+    resp = screen.reply(resp)
     for choice in resp["choices"]:
         try:
             choice["message"] = await screen.screen_message(choice["index"], choice["message"])
@@ -163,7 +165,9 @@ async def embeddings(request: web.Request) -> web.Response:
     try:
         await ctx.screen_request(body)
         t0 = now_ms()
-        resp = await rt.provider.embed(ctx.route, body)
+        # rebuilt from the declared reply model: nothing undeclared reaches the client
+        resp = EmbeddingResponse.model_validate(await rt.provider.embed(ctx.route, body)).model_dump(
+            exclude_unset=True)
         ctx.latency["provider"] = round(now_ms() - t0, 3)
         ctx.outcome("ok", 200)
         return web.json_response(resp, headers=_headers(ctx))

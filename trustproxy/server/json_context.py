@@ -1,0 +1,70 @@
+"""Restoring into JSON the model wrote in plain content: an incremental decoder.
+
+A reply's ``content`` is prose, but models often write JSON in it (``{"to": "<PERSON_1>"}``).
+A restored value holding ``"`` or ``\\`` would break that JSON, so this filter, placed before
+the plain restorer, restores the vault's placeholders that stand *inside a double-quoted
+string* with JSON escaping; everything else passes on unchanged to the plain restorer.
+
+"Inside a string" is tracked over the text: an unescaped ``"`` opens or closes one, and a line
+end closes it (a JSON string holds no raw line break), so a stray quote in prose affects one
+line at most; escaping a value without ``"``, ``\\`` or control characters changes nothing.
+Only a possible placeholder prefix inside a string is held back (at most the vault's longest
+surface), so the output for any chunking equals the output for the whole text.
+"""
+
+from __future__ import annotations
+
+from trustproxy.pii.vault import OPENS, Vault
+
+_OPEN_CHARS = frozenset(o[0] for o in OPENS)
+
+
+class JsonStringRestorer:
+    """A ``StreamFilter`` for one segment of reply text (one choice's content)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+        self._in = False     # inside a double-quoted string
+        self._esc = False    # the previous character was a backslash inside a string
+        self._pending = ""
+
+    async def feed(self, text: str) -> str:
+        return self.feed_sync(text)
+
+    async def finish(self) -> str:
+        return self.finish_sync()
+
+    def feed_sync(self, text: str) -> str:
+        return self._run(text, final=False)
+
+    def finish_sync(self) -> str:
+        return self._run("", final=True)
+
+    def _run(self, text: str, *, final: bool) -> str:
+        s = self._pending + text
+        pattern = self._vault.pattern()
+        limit = self._vault.max_surface_len
+        out: list[str] = []
+        i, n = 0, len(s)
+        while i < n:
+            ch = s[i]
+            if self._in and not self._esc and pattern is not None and ch in _OPEN_CHARS:
+                m = pattern.match(s, i)
+                if m is not None:
+                    out.append(self._vault.replacement(m, json_escape=True))
+                    i = m.end()
+                    continue
+                if not final and n - i <= limit:
+                    break  # could still grow into a placeholder: decide with more text
+            if self._esc:
+                self._esc = False
+            elif ch == "\\" and self._in:
+                self._esc = True
+            elif ch == '"':
+                self._in = not self._in
+            elif ch in "\r\n":
+                self._in = False
+            out.append(ch)
+            i += 1
+        self._pending = s[i:]
+        return "".join(out)
