@@ -29,11 +29,16 @@ CLIENT_KEY = web.RequestKey("client", object)
 AUDITED = web.RequestKey("audited", bool)  # a RequestContext exists and will write the audit event
 
 
-def error_response(err: TrustProxyError, request_id: str | None = None) -> web.Response:
+def error_response(err: TrustProxyError, request_id: str | None = None, path: str = "") -> web.Response:
     headers = dict(err.headers)
     if request_id:
         headers["x-request-id"] = request_id
-    return web.json_response(err.body(), status=err.status, headers=headers)
+    body = err.body()
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):  # the Anthropic door's own shape
+        from trustproxy.doors.anthropic_messages import error_body
+
+        body = error_body(err)
+    return web.json_response(body, status=err.status, headers=headers)
 
 
 @web.middleware
@@ -47,24 +52,26 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         resp = await handler(request)
     except TrustProxyError as err:
         _audit_refusal(request, err.status, err.code)
-        return error_response(err, rid)
+        return error_response(err, rid, request.path)
     except web.HTTPRequestEntityTooLarge:
         _audit_refusal(request, 413, "payload_too_large")
-        return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid)
+        return error_response(PayloadTooLarge("The request body is larger than the configured limit."), rid,
+                              request.path)
     except web.HTTPException as exc:
         if exc.status == 404 or exc.status == 405:
             http_err: TrustProxyError = NotFound(
                 f"Unknown endpoint for {request.method} (the path is not echoed back).") \
                 if exc.status == 404 else InvalidRequest(f"Method {request.method} is not allowed here.",
                                                          status=405, code="method_not_allowed")
-            return error_response(http_err, rid)
+            return error_response(http_err, rid, request.path)
         raise
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as exc:  # noqa: BLE001 - never a stack trace or user text to the client
         log.error("unhandled error request_id=%s kind=%s", rid, type(exc).__name__)
         _audit_refusal(request, 500, "internal_error")
-        return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid)
+        return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid,
+                              request.path)
     if not resp.prepared:
         resp.headers["x-request-id"] = rid
     return resp
@@ -100,7 +107,10 @@ def authenticate(settings: Settings, header: str | None) -> Client | None:
 async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                           ) -> web.StreamResponse:
     if request.path.startswith("/v1/"):
-        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        if header is None and "x-api-key" in request.headers:  # the Anthropic SDK and Claude Code send it here
+            header = "Bearer " + request.headers["x-api-key"]
+        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], header)
     return await handler(request)
 
 
