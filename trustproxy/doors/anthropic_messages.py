@@ -242,8 +242,11 @@ def parse(body: Any, model: type[CountTokensRequest] = MessagesRequest) -> Count
 
 
 def _first_error(exc: ValidationError) -> InvalidRequest:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "body"
+    errors = exc.errors()
+    # a wrong block type shows as a failed string branch too: name the block
+    err = next((e for e in errors if e["type"] == "union_tag_invalid"), errors[0])
+    # field names and indices only (pydantic adds union branch labels)
+    loc = ".".join(str(x) for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x == "str"))) or "body"
     msg = err["msg"]
     if err["type"] == "union_tag_invalid" and "content" in loc:
         msg = "only text, tool_use and tool_result blocks can be screened; image, document and other blocks " \

@@ -238,8 +238,10 @@ def _append_item(messages: list[dict[str, Any]], item: Any) -> None:
     if isinstance(item, MessageItem):
         if isinstance(item.content, str):
             messages.append({"role": item.role, "content": item.content})
-        elif item.role == "assistant":  # one string: some providers refuse parts in assistant turns
-            messages.append({"role": "assistant", "content": "".join(_part_text(p) for p in item.content)})
+        elif item.role == "assistant":
+            # one string (some providers refuse parts in assistant turns); parts on their own lines,
+            # so the detector never sees two values run together
+            messages.append({"role": "assistant", "content": "\n".join(_part_text(p) for p in item.content)})
         else:
             messages.append({"role": item.role, "content": [{"type": "text", "text": _part_text(p)}
                                                             for p in item.content]})
@@ -304,8 +306,11 @@ def parse(body: Any, *, allow_server_state: bool = False) -> ResponsesRequest:
 
 
 def _first_error(exc: ValidationError) -> InvalidRequest:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "body"
+    errors = exc.errors()
+    # a wrong block type shows as a failed string branch too: name the block
+    err = next((e for e in errors if e["type"] == "union_tag_invalid"), errors[0])
+    # field names and indices only (pydantic adds union branch labels)
+    loc = ".".join(str(x) for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x == "str"))) or "body"
     msg = err["msg"]
     if err["type"] in ("union_tag_invalid", "literal_error") and "content" in loc:
         msg = "only text parts (input_text, output_text, refusal) can be screened; image, audio and file " \
