@@ -76,18 +76,20 @@ def marked_paths(schema: dict[str, Any], prefix: str) -> set[str]:
 ANTHROPIC_SLOTS = {
     "$.system slot:prose", "$.system[].text slot:prose",
     "$.messages[].content slot:prose", "$.messages[].content[].text slot:prose",
-    "$.messages[].content[].name slot:prose", "$.messages[].content[].input slot:json-object",
+    "$.messages[].content[].id slot:identifier", "$.messages[].content[].tool_use_id slot:identifier",
+    "$.messages[].content[].name slot:identifier", "$.messages[].content[].input slot:json-object",
     "$.messages[].content[].content slot:prose", "$.messages[].content[].content[].text slot:prose",
-    "$.tools[].name slot:prose", "$.tools[].description slot:prose", "$.tools[].input_schema slot:json-schema",
-    "$.tool_choice.name slot:prose", "$.stop_sequences[] slot:prose",
+    "$.tools[].name slot:identifier", "$.tools[].description slot:prose", "$.tools[].input_schema slot:json-schema",
+    "$.tool_choice.name slot:identifier", "$.stop_sequences[] slot:prose",
 }
 RESPONSES_SLOTS = {
     "$.input slot:prose", "$.input[].content slot:prose", "$.input[].content[].text slot:prose",
-    "$.input[].content[].refusal slot:prose", "$.input[].name slot:prose",
+    "$.input[].content[].refusal slot:prose", "$.input[].name slot:identifier", "$.input[].call_id slot:identifier",
     "$.input[].arguments slot:json-string", "$.input[].output slot:prose", "$.input[].output[].text slot:prose",
-    "$.instructions slot:prose", "$.tools[].name slot:prose", "$.tools[].description slot:prose",
-    "$.tools[].parameters slot:json-schema", "$.tool_choice.name slot:prose",
+    "$.instructions slot:prose", "$.tools[].name slot:identifier", "$.tools[].description slot:prose",
+    "$.tools[].parameters slot:json-schema", "$.tool_choice.name slot:identifier",
     "$.text.format.schema slot:json-schema", "$.text.format.description slot:prose",
+    "$.text.format.name slot:identifier",
 }
 
 
@@ -117,11 +119,11 @@ def anthropic_full(c: Canaries) -> dict[str, Any]:
             {"role": "user", "content": f"Hello, I am {c('user string')}"},
             {"role": "assistant", "content": [
                 {"type": "text", "text": f"Noted {c('assistant text')}"},
-                {"type": "tool_use", "id": "toolu_01", "name": c("tool_use name"),
+                {"type": "tool_use", "id": c("tool_use id"), "name": c("tool_use name"),
                  "input": {"to": c("tool_use input"), "n": 3, "deep": {"list": [c("tool_use input nested")]}}},
                 {"type": "thinking", "thinking": c("thinking (dropped)"), "signature": "sig"}]},
             {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_01", "content": f"sent {c('tool_result string')}"},
+                {"type": "tool_result", "tool_use_id": c("tool_use_id"), "content": f"sent {c('tool_result string')}"},
                 {"type": "tool_result", "tool_use_id": "toolu_02", "is_error": True,
                  "content": [{"type": "text", "text": c("tool_result block")}]},
                 {"type": "text", "text": f"and {c('user block')}"}]},
@@ -145,7 +147,7 @@ def responses_full(c: Canaries) -> dict[str, Any]:
             {"role": "assistant", "content": [{"type": "output_text", "text": c("output_text"), "annotations": []},
                                               {"type": "refusal", "refusal": c("refusal part")}]},
             {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": c("reasoning (dropped)")}]},
-            {"type": "function_call", "call_id": "call_1", "name": c("function_call name"),
+            {"type": "function_call", "call_id": c("call_id"), "name": c("function_call name"),
              "arguments": json.dumps({"to": c("function_call arguments")})},
             {"type": "function_call_output", "call_id": "call_1", "output": f"ok {c('function_call_output')}"},
             {"type": "function_call_output", "call_id": "call_2",
@@ -155,18 +157,19 @@ def responses_full(c: Canaries) -> dict[str, Any]:
                    "parameters": {"type": "object", "properties": {"to": {
                        "type": "string", "description": c("parameters description"), "enum": [c("parameters enum")]}}}}],
         "tool_choice": {"type": "function", "name": c("tool_choice name")},
-        "text": {"format": {"type": "json_schema", "name": "reply", "description": c("format description"),
+        "text": {"format": {"type": "json_schema", "name": c("format name"), "description": c("format description"),
                             "schema": {"type": "object", "properties": {"x": {"description": c("format schema")}}}}},
         "metadata": {"k": c("metadata (dropped)")}, "user": c("user (dropped)"),
     }
 
 
-# fields whose canonical place the chat door's slot walker does not visit on main yet (the
-# chat-door work on issue 10 declares them): tool and function names, JSON-schema fragments,
-# stop sequences
-CANONICAL_GAPS = {"tool_use name", "tool name", "schema description", "schema enum", "schema default",
-                  "tool_choice name", "stop sequence", "function_call name", "parameters description",
-                  "parameters enum", "format description", "format schema"}
+# fields whose canonical place the slot walker on main does not visit yet (the chat-door work
+# on issue 10 declares them): identifiers (tool names, call ids), JSON-schema fragments, stop
+# sequences, the json_schema format
+CANONICAL_GAPS = {"tool_use name", "tool_use id", "tool_use_id", "tool name", "schema description", "schema enum",
+                  "schema default", "tool_choice name", "stop sequence", "function_call name", "call_id",
+                  "parameters description", "parameters enum", "format description", "format schema",
+                  "format name"}
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +275,9 @@ R_OK: dict[str, Any] = {"model": "m", "input": "hi"}
     ({"mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]}, "unsupported_server_state"),
     ({"container": "cont_1"}, "unsupported_server_state"),
     ({"api_base": "http://evil"}, "forbidden_field"),
-    ({"messages": [{"role": "user", "content": [{"type": "tool_use", "id": "a b", "name": "f", "input": {}}]}]}, None),
+    ({"messages": [{"role": "user", "content": [{"type": "tool_use", "id": "a", "name": "f", "input": {}}]}]}, None),
+    ({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "f", "input": []}]}]},
+     None),
 ])
 def test_anthropic_refusals(patch, code):
     with pytest.raises(InvalidRequest) as ei:

@@ -36,9 +36,10 @@ from trustproxy.doors.segments import Finish, Segment, Segmenter, TextDelta, Too
 from trustproxy.errors import InvalidRequest, TrustProxyError, UpstreamError
 
 Prose = Annotated[str, Text(Kind.PROSE)]
-Identifier = Annotated[str, Opaque("id minted by a provider; pattern-checked"),
-                       StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,256}$")]
-ToolName = Annotated[str, Text(Kind.PROSE), StringConstraints(min_length=1, max_length=128)]
+# tool-use ids and tool names are code identifiers the model echoes back exactly: screened as
+# identifiers (the canonical chat door's kind), restored by exact match in the reply
+Identifier = Annotated[str, Text(Kind.IDENTIFIER), StringConstraints(min_length=1, max_length=256)]
+ToolName = Annotated[str, Text(Kind.IDENTIFIER), StringConstraints(min_length=1, max_length=256)]
 Dropped = Annotated[str, Opaque("dropped: never forwarded")]
 
 

@@ -37,6 +37,7 @@ class Kind(str, Enum):
     JSON_OBJECT = "json-object"
     NAME = "name"
     JSON_SCHEMA = "json-schema"
+    IDENTIFIER = "identifier"
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,13 @@ from trustproxy.errors import InvalidRequest, TrustProxyError
 
 Prose = Annotated[str, Text(Kind.PROSE)]
 JsonString = Annotated[str, Text(Kind.JSON_STRING)]
-Identifier = Annotated[str, Opaque("id minted by a provider or the proxy; pattern-checked"),
-                       StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,256}$")]
-ToolName = Annotated[str, Text(Kind.PROSE), StringConstraints(min_length=1, max_length=128)]
+# call ids and function names are code identifiers the model echoes back exactly: screened as
+# identifiers (the canonical chat door's kind), restored by exact match in the reply
+Identifier = Annotated[str, Text(Kind.IDENTIFIER), StringConstraints(min_length=1, max_length=256)]
+ToolName = Annotated[str, Text(Kind.IDENTIFIER), StringConstraints(min_length=1, max_length=256)]
+# ids of input items and of the proxy's own output items: never forwarded / minted here
+ItemId = Annotated[str, Opaque("item id: not forwarded (input) or minted by the proxy (output)"),
+                   StringConstraints(max_length=256)]
 Dropped = Annotated[str, Opaque("dropped: never forwarded")]
 ItemStatus = Literal["in_progress", "completed", "incomplete"]
 
@@ -77,7 +81,7 @@ Part = Annotated[InputText | OutputText | RefusalPart, Field(discriminator="type
 
 class MessageItem(_Model):
     type: Literal["message"] | None = None
-    id: Identifier | None = None
+    id: ItemId | None = None
     status: ItemStatus | None = None
     role: Literal["user", "system", "developer", "assistant"]
     content: Prose | list[Part]
@@ -85,7 +89,7 @@ class MessageItem(_Model):
 
 class FunctionCallItem(_Model):
     type: Literal["function_call"]
-    id: Identifier | None = None
+    id: ItemId | None = None
     status: ItemStatus | None = None
     call_id: Identifier
     name: ToolName
@@ -94,7 +98,7 @@ class FunctionCallItem(_Model):
 
 class FunctionCallOutputItem(_Model):
     type: Literal["function_call_output"]
-    id: Identifier | None = None
+    id: ItemId | None = None
     status: ItemStatus | None = None
     call_id: Identifier
     output: Prose | list[InputText]
@@ -107,7 +111,7 @@ class SummaryText(_Model):
 
 class ReasoningItem(_Model):
     type: Literal["reasoning"]
-    id: Identifier | None = None
+    id: ItemId | None = None
     summary: list[SummaryText] = Field(default_factory=list)
     encrypted_content: Dropped | None = None
 
@@ -146,7 +150,7 @@ class FormatJsonObject(_Model):
 
 class FormatJsonSchema(_Model):
     type: Literal["json_schema"]
-    name: Annotated[str, Opaque("schema name, pattern-checked"), StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    name: ToolName
     schema_: Annotated[dict[str, Any], Text(Kind.JSON_SCHEMA)] = Field(alias="schema")
     description: Prose | None = None
     strict: bool | None = None
@@ -336,7 +340,7 @@ ReplyPart = Annotated[ReplyOutputText | ReplyRefusal, Field(discriminator="type"
 
 class ReplyMessage(_Model):
     type: Literal["message"]
-    id: Identifier
+    id: ItemId
     status: ItemStatus
     role: Literal["assistant"]
     content: list[ReplyPart]
@@ -344,7 +348,7 @@ class ReplyMessage(_Model):
 
 class ReplyFunctionCall(_Model):
     type: Literal["function_call"]
-    id: Identifier
+    id: ItemId
     call_id: Identifier
     name: ToolName
     arguments: JsonString
@@ -384,7 +388,7 @@ class FormatOut(_Model):
 
 
 class ResponseObject(_Model):
-    id: Identifier
+    id: ItemId
     object: Literal["response"]
     created_at: int
     status: Literal["in_progress", "completed", "incomplete", "failed"]
@@ -424,7 +428,7 @@ class OutputItemEvent(_Event):
 
 class ContentPartEvent(_Event):
     type: Literal["response.content_part.added", "response.content_part.done"]
-    item_id: Identifier
+    item_id: ItemId
     output_index: int
     content_index: int
     part: ReplyPart
@@ -432,7 +436,7 @@ class ContentPartEvent(_Event):
 
 class TextDeltaEvent(_Event):
     type: Literal["response.output_text.delta"]
-    item_id: Identifier
+    item_id: ItemId
     output_index: int
     content_index: int
     delta: Prose
@@ -441,7 +445,7 @@ class TextDeltaEvent(_Event):
 
 class TextDoneEvent(_Event):
     type: Literal["response.output_text.done"]
-    item_id: Identifier
+    item_id: ItemId
     output_index: int
     content_index: int
     text: Prose
@@ -450,14 +454,14 @@ class TextDoneEvent(_Event):
 
 class ArgsDeltaEvent(_Event):
     type: Literal["response.function_call_arguments.delta"]
-    item_id: Identifier
+    item_id: ItemId
     output_index: int
     delta: JsonString
 
 
 class ArgsDoneEvent(_Event):
     type: Literal["response.function_call_arguments.done"]
-    item_id: Identifier
+    item_id: ItemId
     output_index: int
     name: ToolName
     arguments: JsonString
