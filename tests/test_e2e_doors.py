@@ -355,3 +355,70 @@ def test_strict_parsing_gives_400_in_the_door_shape(proxy, fakes, door, case):
     else:
         assert body["error"]["type"] == "invalid_request_error"
     assert not fakes["gpt"].requests
+
+
+# -- output screening on the agent doors; a Claude-Code-shaped request --------------------------
+
+INVENTED = "Sure: card 5555 5555 5555 4444, SSN 219-45-6789, mail alice.w@example.net, for <PERSON_1>."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("door", ["responses", "messages"])
+def test_output_values_the_caller_never_sent_are_screened(proxy, fakes, door, stream):
+    fakes["gpt"].reply_text = INVENTED
+    fakes["gpt"].chunk_size = 1
+    if door == "messages":
+        args = dict(model="gpt", max_tokens=64, messages=[{"role": "user", "content": "Write to John Smith"}])
+        if stream:
+            with claude(proxy).messages.stream(**args) as s:
+                text = "".join(s.text_stream)
+        else:
+            text = claude(proxy).messages.create(**args).content[0].text
+    else:
+        if stream:
+            text = "".join(ev.delta for ev in oai(proxy).responses.create(model="gpt", input="Write to John Smith",
+                                                                          stream=True)
+                           if ev.type == "response.output_text.delta")
+        else:
+            text = oai(proxy).responses.create(model="gpt", input="Write to John Smith").output_text
+    for raw in ("5555 5555 5555 4444", "219-45-6789", "alice.w@example.net"):
+        assert raw not in text
+    assert text.endswith("for John Smith.")  # the caller's own value is restored
+
+
+def test_claude_code_shaped_request(proxy, fakes):
+    """What Claude Code sends: cache_control everywhere, metadata.user_id, thinking, beta headers,
+    a JSON-Schema with $schema, unknown top-level fields; streamed."""
+    fakes["claude"].script = tool_script("Bash", {"to": "maria.garcia@example.org"}, text="Running it.")
+    body = {
+        "model": "claude", "max_tokens": 32000, "stream": True, "temperature": 1,
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+                   {"type": "text", "text": "Working for John Smith."}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "<system-reminder>context</system-reminder>"},
+            {"type": "text", "text": "grep maria.garcia@example.org in .env", "cache_control": {"type": "ephemeral"}}]}],
+        "tools": [{"name": "Bash", "description": "Run a command",
+                   "input_schema": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+                                    "properties": {"to": {"type": "string"}}, "additionalProperties": False},
+                   "cache_control": {"type": "ephemeral"}}],
+        "metadata": {"user_id": "user_abc_account_def_session_123"},
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "context_management": {"edits": []},
+    }
+    with httpx.stream("POST", proxy.url + "/v1/messages", json=body, timeout=30,
+                      headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01",
+                               "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"}) as r:
+        assert r.status_code == 200
+        raw = r.read().decode()
+    events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta"
+                   and e["delta"]["type"] == "text_delta")
+    args = "".join(e["delta"]["partial_json"] for e in events if e["type"] == "content_block_delta"
+                   and e["delta"]["type"] == "input_json_delta")
+    assert text == "Running it." and json.loads(args) == {"to": "maria.garcia@example.org"}
+    sent = fakes["claude"].last.json
+    assert "maria.garcia@example.org" not in json.dumps(sent)
+    assert "John Smith" not in json.dumps(sent)
+    assert "thinking" not in sent and "user_abc" not in json.dumps(sent) and "context_management" not in sent

@@ -13,7 +13,8 @@ conversations, hosted tools) could not be screened anyway.
   forwarded); ``instructions`` -> a system message; function ``tools``; ``tool_choice``;
   ``text.format`` (``json_schema`` -> ``response_format``); ``max_output_tokens``;
   ``reasoning.effort``.
-- ``encode_response()``: a screened canonical completion -> a ``response`` object.
+- ``encode_response()``: a screened canonical completion -> a ``response`` object (a model's
+  ``refusal`` is sent as its text, the same in streamed and whole replies).
 - ``StreamEncoder``: canonical chunks -> ``response.created``, ``response.in_progress``,
   ``response.output_item.added``, ``response.content_part.added``, ``response.output_text.delta``
   / ``.done``, ``response.content_part.done``, ``response.function_call_arguments.delta`` /
@@ -330,12 +331,7 @@ class ReplyOutputText(_Model):
     annotations: list[None] = Field(default_factory=list, max_length=0)
 
 
-class ReplyRefusal(_Model):
-    type: Literal["refusal"]
-    refusal: Prose
-
-
-ReplyPart = Annotated[ReplyOutputText | ReplyRefusal, Field(discriminator="type")]
+ReplyPart = ReplyOutputText  # a refusal is sent as text: the same in streamed and whole replies
 
 
 class ReplyMessage(_Model):
@@ -542,13 +538,6 @@ def encode_response(resp: dict[str, Any], model: str, *, store: bool = False) ->
             calls[seg.key]["arguments"] += seg.fragment
         elif isinstance(seg, Finish):
             finish = seg.reason
-    if isinstance(message.get("refusal"), str) and message["refusal"]:
-        part = {"type": "refusal", "refusal": message["refusal"]}
-        if reply.output and reply.output[0]["type"] == "message":
-            reply.output[0]["content"].append(part)
-        else:
-            reply.output.insert(0, {"type": "message", "id": reply.new_id("msg"), "status": "completed",
-                                    "role": "assistant", "content": [part]})
     status, _ = _status(finish)
     return reply.shell(status, Usage.of(resp.get("usage")), finish=finish)
 

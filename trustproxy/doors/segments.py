@@ -3,7 +3,7 @@
 
 The canonical reply is OpenAI-shaped (a chat completion, or chat chunks), already screened and
 restored by ``server/response.py``. A door that answers with *blocks* needs them in order:
-text first, then each tool call, whole. In a stream, screening may release the last piece of
+text first (a ``refusal`` counts as text), then each tool call, whole. In a stream, screening may release the last piece of
 text only when the choice finishes (the output-PII window and the restorer hold text back), that
 is after the tool-call deltas arrived; so ``Segmenter`` holds tool-call events back until the
 choice finishes. The blocks of a streamed reply are then the blocks of the non-streamed one, in
@@ -74,8 +74,9 @@ class Segmenter:
             if choice.get("index", 0) != 0 or self.finished is not None:
                 continue
             delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str) and delta["content"]:
-                out.append(TextDelta(delta["content"]))
+            for key in ("content", "refusal"):  # a refusal is the model's text too (screened alike)
+                if isinstance(delta.get(key), str) and delta[key]:
+                    out.append(TextDelta(delta[key]))
             for call in delta.get("tool_calls") or []:
                 key = int(call.get("index", 0))
                 fn = call.get("function") or {}
@@ -116,8 +117,9 @@ class Segmenter:
 def message_segments(message: dict[str, Any], finish_reason: str | None) -> list[Segment]:
     """A non-streamed canonical message as the same segments a stream of it gives."""
     out: list[Segment] = []
-    if isinstance(message.get("content"), str) and message["content"]:
-        out.append(TextDelta(message["content"]))
+    for key in ("content", "refusal"):
+        if isinstance(message.get(key), str) and message[key]:
+            out.append(TextDelta(message[key]))
     for k, call in enumerate(message.get("tool_calls") or []):
         fn = call.get("function") or {}
         out.append(ToolStart(k, call.get("id") or f"call_{k}", fn.get("name") or ""))
