@@ -74,9 +74,9 @@ class Segmenter:
             if choice.get("index", 0) != 0 or self.finished is not None:
                 continue
             delta = choice.get("delta") or {}
-            for key in ("content", "refusal"):  # a refusal is the model's text too (screened alike)
-                if isinstance(delta.get(key), str) and delta[key]:
-                    out.append(TextDelta(delta[key]))
+            for field_name in ("content", "refusal"):  # a refusal is the model's text too (screened alike)
+                if isinstance(delta.get(field_name), str) and delta[field_name]:
+                    out.append(TextDelta(delta[field_name]))
             for call in delta.get("tool_calls") or []:
                 key = int(call.get("index", 0))
                 fn = call.get("function") or {}
