@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from trustproxy.doors.codec import typed_event as sse
 from trustproxy.doors.fields import Kind, Opaque, Text
 from trustproxy.doors.segments import Finish, Segment, Segmenter, TextDelta, ToolArgs, ToolStart, Usage, \
     message_segments
@@ -119,7 +120,9 @@ class ToolChoice(_Model):
 
 
 class Thinking(_Model):
-    type: Literal["enabled", "disabled", "adaptive"]
+    """Dropped (see the module docstring): any type is accepted, nothing is forwarded."""
+
+    type: Dropped
     budget_tokens: int | None = Field(None, ge=0)
 
 
@@ -170,7 +173,7 @@ class MessagesRequest(CountTokensRequest):
     top_p: float | None = Field(None, ge=0, le=1)
     top_k: int | None = Field(None, ge=0)
     metadata: Metadata | None = None  # user_id dropped: never forwarded
-    service_tier: Literal["auto", "standard_only"] | None = None  # dropped
+    service_tier: Dropped | None = None
 
     def to_canonical(self) -> dict[str, Any]:
         body = super().to_canonical()
@@ -409,11 +412,6 @@ def encode_message(resp: dict[str, Any], model: str) -> dict[str, Any]:
     return {"id": new_message_id(), "type": "message", "role": "assistant", "model": model, "content": blocks,
             "stop_reason": stop_reason(finish), "stop_sequence": None,
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}}
-
-
-def sse(event: dict[str, Any]) -> bytes:
-    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
 class StreamEncoder:

@@ -8,6 +8,7 @@ An encoder is created per stream and holds that stream's state only.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from trustproxy.errors import TrustProxyError
@@ -25,3 +26,9 @@ class ReplyCodec(Protocol):
     def complete(self, resp: dict[str, Any]) -> dict[str, Any]: ...
 
     def encoder(self) -> StreamEncoder: ...
+
+
+def typed_event(event: dict[str, Any]) -> bytes:
+    """One SSE event named by its ``type`` (Anthropic and Responses streams: ``event:`` + ``data:``)."""
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event['type']}\ndata: {data}\n\n".encode()

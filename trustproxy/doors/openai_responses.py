@@ -32,13 +32,13 @@ proxy cannot screen them.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, ValidationError
 
+from trustproxy.doors.codec import typed_event as sse
 from trustproxy.doors.fields import Kind, Opaque, Text
 from trustproxy.doors.segments import Finish, Segment, Segmenter, TextDelta, ToolArgs, ToolStart, Usage, \
     message_segments
@@ -159,12 +159,12 @@ class FormatJsonSchema(_Model):
 
 class TextConfig(_Model):
     format: Annotated[FormatText | FormatJsonObject | FormatJsonSchema, Field(discriminator="type")] | None = None
-    verbosity: Literal["low", "medium", "high"] | None = None  # dropped
+    verbosity: Dropped | None = None
 
 
 class Reasoning(_Model):
     effort: Literal["minimal", "low", "medium", "high"] | None = None
-    summary: Literal["auto", "concise", "detailed"] | None = None  # dropped: no reasoning output
+    summary: Dropped | None = None  # no reasoning output
 
 
 class ResponsesRequest(_Model):
@@ -182,12 +182,12 @@ class ResponsesRequest(_Model):
     stream: bool = False
     store: bool | None = None
     include: list[Literal["reasoning.encrypted_content"]] | None = None  # no reasoning output: nothing to add
-    truncation: Literal["auto", "disabled"] | None = None
+    truncation: Dropped | None = None
     metadata: Annotated[dict[str, Any], Opaque("dropped: never forwarded")] | None = None
     user: Dropped | None = None
     safety_identifier: Dropped | None = None
     prompt_cache_key: Dropped | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None  # dropped
+    service_tier: Dropped | None = None
 
     def to_canonical(self, *, forward_store: bool = False) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
@@ -540,11 +540,6 @@ def encode_response(resp: dict[str, Any], model: str, *, store: bool = False) ->
             finish = seg.reason
     status, _ = _status(finish)
     return reply.shell(status, Usage.of(resp.get("usage")), finish=finish)
-
-
-def sse(event: dict[str, Any]) -> bytes:
-    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
 class StreamEncoder:
