@@ -19,7 +19,8 @@ Refused (400, Anthropic-shaped), because the proxy cannot screen them: ``image``
 Accepted and dropped, never forwarded: ``thinking`` (the reply carries no thinking blocks:
 their text could not be screened and their signatures not be checked), ``thinking`` /
 ``redacted_thinking`` blocks in the history, ``cache_control``, ``citations``,
-``metadata.user_id``, ``service_tier``, unknown fields.
+``metadata.user_id``, ``service_tier``, ``top_k`` (the canonical chat request has no such field),
+unknown fields.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class MessagesRequest(CountTokensRequest):
             body["stream_options"] = {"include_usage": True}
         if self.stop_sequences:
             body["stop"] = list(self.stop_sequences)
-        for name in ("temperature", "top_p", "top_k"):
+        for name in ("temperature", "top_p"):  # top_k: not in the canonical chat model, dropped
             value = getattr(self, name)
             if value is not None:
                 body[name] = value
