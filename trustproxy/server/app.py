@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -29,16 +30,28 @@ CLIENT_KEY = web.RequestKey("client", object)
 AUDITED = web.RequestKey("audited", bool)  # a RequestContext exists and will write the audit event
 
 
+ErrorRenderer = Callable[[TrustProxyError], dict[str, Any]]
+# path prefix -> the door's error body; a door registers its own shape (OpenAI's is the default)
+_ERROR_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def register_error_renderer(prefix: str, render: ErrorRenderer) -> None:
+    """Errors of requests under ``prefix`` (e.g. ``/v1/messages``) use ``render(err)`` as body."""
+    _ERROR_RENDERERS[prefix] = render
+
+
+def render_error(err: TrustProxyError, path: str = "") -> dict[str, Any]:
+    """The error body in the shape of the door serving ``path`` (longest prefix wins)."""
+    best = max((p for p in _ERROR_RENDERERS if path.startswith(p)), key=len, default=None)
+    return _ERROR_RENDERERS[best](err) if best is not None else err.body()
+
+
 def error_response(err: TrustProxyError, request_id: str | None = None, path: str = "") -> web.Response:
+    """Status and headers (Retry-After ...) are the error's whatever the door's body shape."""
     headers = dict(err.headers)
     if request_id:
         headers["x-request-id"] = request_id
-    body = err.body()
-    if path == "/v1/messages" or path.startswith("/v1/messages/"):  # the Anthropic door's own shape
-        from trustproxy.doors.anthropic_messages import error_body
-
-        body = error_body(err)
-    return web.json_response(body, status=err.status, headers=headers)
+    return web.json_response(render_error(err, path), status=err.status, headers=headers)
 
 
 @web.middleware

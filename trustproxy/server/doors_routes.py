@@ -3,8 +3,8 @@ and ``POST /v1/messages/count_tokens`` (Anthropic Messages).
 
 Thin adapters: parse with the door's strict model, translate to the canonical chat request, then
 the one shared loop (``routes.serve``: mask, call, screen, restore) answers through the door's
-reply codec. Errors on ``/v1/messages*`` are rendered in Anthropic's shape by the app's error
-middleware.
+reply codec. Errors on ``/v1/messages*`` are rendered in Anthropic's shape (the renderer is
+registered in ``routes.setup``).
 """
 
 from __future__ import annotations

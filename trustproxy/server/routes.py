@@ -272,7 +272,11 @@ async def not_found(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    from trustproxy.doors.anthropic_messages import error_body
     from trustproxy.server import doors_routes  # it imports serve() from here
+    from trustproxy.server.app import register_error_renderer
+
+    register_error_renderer("/v1/messages", error_body)  # Anthropic's error shape on its door
     app.router.add_post("/v1/responses", doors_routes.responses)
     app.router.add_post("/v1/messages", doors_routes.messages)
     app.router.add_post("/v1/messages/count_tokens", doors_routes.count_tokens)

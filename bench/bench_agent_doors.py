@@ -7,7 +7,7 @@ processes falls on every door alike; every prompt is different. Two routes: ``no
 screening: the doors' parse + translate + encode cost stands out) and ``default`` (the shipped
 policy). The baseline is the chat door in the same run.
 
-Usage: python bench/bench_doors.py [-n 100] [--warmup 10]
+Usage: python bench/bench_agent_doors.py [-n 100] [--warmup 10]
 Prints no user text (the prompts are synthetic).
 """
 
