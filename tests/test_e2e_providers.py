@@ -223,7 +223,7 @@ def test_unknown_fields_are_dropped_not_forwarded(proxy, fakes):
 
 
 def test_unknown_v1_paths_404(proxy, fakes):
-    for path in ("/v1/completions", "/v1/files", "/v1/audio/speech", "/v1/responses"):
+    for path in ("/v1/completions", "/v1/files", "/v1/audio/speech", "/v1/assistants"):
         r = httpx.post(proxy.url + path, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, json={})
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "not_found"

@@ -420,6 +420,14 @@ class Provider:
                          for i, d in enumerate(raw.get("data") or [])],
                 "usage": _clean_usage(raw.get("usage")) or {}}
 
+    def count_tokens(self, route: str, body: dict[str, Any]) -> int:
+        """Tokens of a (masked) canonical request, counted locally by litellm's tokenizers:
+        nothing is sent. CPU work: call it off the event loop."""
+        import litellm
+
+        model = self._direct[route]["model"]
+        return int(litellm.token_counter(model=model, messages=body["messages"], tools=body.get("tools")))
+
     async def close(self) -> None:
         """Stop litellm's background logging worker on this loop (no pending-task warnings)."""
         try:

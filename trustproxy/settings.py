@@ -55,6 +55,10 @@ class Route(_Strict):
     fallbacks: list[str] = Field(default_factory=list, description="Other routes tried in order when this one fails.")
     zero_data_retention: bool = Field(False, description="The provider contract for this route guarantees no retention.")
     policy: str | None = Field(None, description="Policy for this route (a tenant's policy wins over it).")
+    allow_server_state: bool = Field(False, description=(
+        "Responses door: accept `store: true` and forward it (the provider keeps the masked exchange). "
+        "Stored responses, conversations, background runs and hosted tools stay refused: the proxy "
+        "cannot screen them."))
     params: dict[str, Any] = Field(default_factory=dict, description="Extra non-secret litellm params (e.g. aws_region_name).")
 
     @field_validator("params")

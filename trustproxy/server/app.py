@@ -120,7 +120,10 @@ def authenticate(settings: Settings, header: str | None) -> Client | None:
 async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                           ) -> web.StreamResponse:
     if request.path.startswith("/v1/"):
-        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        if header is None and "x-api-key" in request.headers:  # the Anthropic SDK and Claude Code send it here
+            header = "Bearer " + request.headers["x-api-key"]
+        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], header)
     return await handler(request)
 
 

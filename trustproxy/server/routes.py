@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from trustproxy.doors.codec import ReplyCodec, StreamEncoder
 from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
                                UpstreamError)
 from trustproxy.server.app import AUDITED, CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS, now_ms
@@ -41,16 +42,45 @@ def _headers(ctx: RequestContext) -> dict[str, str]:
     return h
 
 
+class _ChatEncoder:
+    """The chat-completions stream: the screened canonical chunks themselves."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        return event(chunk)
+
+    def end(self) -> bytes:
+        return DONE
+
+    def error(self, err: TrustProxyError) -> bytes:
+        return event(err.body())
+
+
+class ChatCodec:
+    """The chat-completions door answers with the canonical reply as it is."""
+
+    def complete(self, resp: dict[str, Any]) -> dict[str, Any]:
+        return resp
+
+    def encoder(self) -> StreamEncoder:
+        return _ChatEncoder()
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    rt = request.app[RUNTIME]
     body = parse_chat(await read_json(request))
+    return await serve(request, body, ChatCodec())
+
+
+async def serve(request: web.Request, body: dict[str, Any], codec: ReplyCodec) -> web.StreamResponse:
+    """Screen a canonical (chat-completions) request, call the provider, screen the reply and
+    answer through the door's codec. Every door ends here."""
+    rt = request.app[RUNTIME]
     ctx = RequestContext.open(rt, request[REQUEST_ID_KEY], request.get(CLIENT_KEY), body["model"], stream=body["stream"])
     request[AUDITED] = True
     try:
         await ctx.screen_request(body)
         if body["stream"]:
-            return await _stream(request, ctx, body)
-        return await _complete(ctx, body)
+            return await _stream(request, ctx, body, codec.encoder())
+        return await _complete(ctx, body, codec)
     except asyncio.CancelledError:
         ctx.outcome("client_disconnected", 499)
         raise
@@ -61,7 +91,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ctx.close()
 
 
-async def _complete(ctx: RequestContext, body: dict[str, Any]) -> web.Response:
+async def _complete(ctx: RequestContext, body: dict[str, Any], codec: ReplyCodec) -> web.Response:
     t0 = now_ms()
     try:
         resp = await ctx.rt.provider.chat(ctx.route, body)
@@ -82,11 +112,13 @@ async def _complete(ctx: RequestContext, body: dict[str, Any]) -> web.Response:
     headers = _headers(ctx)
     if ctx.flags:
         headers["x-trustproxy-flags"] = ",".join(sorted(set(ctx.flags)))
+    out = codec.complete(resp)
     ctx.outcome("blocked" if ctx.blocked_reason else "ok", 200)
-    return web.json_response(resp, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(out, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
-async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any]) -> web.StreamResponse:
+async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any], enc: StreamEncoder
+                  ) -> web.StreamResponse:
     rt = ctx.rt
     t0 = now_ms()
     chunks = await rt.provider.chat_stream(ctx.route, body)  # errors here are plain JSON errors
@@ -105,7 +137,7 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
                 outs = await screen.on_chunk(chunk)
                 ctx.latency["screening"] = ctx.latency.get("screening", 0.0) + now_ms() - t1
                 if outs:  # one write per upstream chunk
-                    await resp.write(b"".join(event(out) for out in outs))
+                    await resp.write(b"".join(enc.chunk(out) for out in outs))
             missing = await screen.unfinished()
             if not screen.choices or len(missing) == len(screen.choices):
                 raise UpstreamError("The provider's stream ended before the reply was complete.", status=502,
@@ -115,16 +147,16 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
             shell = {k: last.get(k) for k in ("id", "object", "created", "model") if last.get(k) is not None}
             for idx in missing:
                 tail = await screen.finish_choice(idx)
-                await resp.write(event({**shell, "choices": [{"index": idx, "delta": tail, "finish_reason": "stop"}]}))
-            await resp.write(DONE)
+                await resp.write(enc.chunk({**shell, "choices": [{"index": idx, "delta": tail, "finish_reason": "stop"}]}))
+            await resp.write(enc.end())
             ctx.outcome("blocked" if ctx.blocked_reason else "ok", 200)
         except PolicyBlocked as blocked:
             ctx.record_content_block(blocked)
             shell = {k: last.get(k) for k in ("id", "created", "model") if last.get(k) is not None}
             for idx in screen.choices or [0]:
-                await resp.write(event({**shell, "object": "chat.completion.chunk",
-                                        "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}))
-            await resp.write(event(PolicyBlocked(blocked.message, code="content_filter").body()))
+                await resp.write(enc.chunk({**shell, "object": "chat.completion.chunk",
+                                            "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}))
+            await resp.write(enc.error(PolicyBlocked(blocked.message, code="content_filter")))
             ctx.outcome("blocked", 200)
         except (TrustProxyError, Exception) as exc:  # noqa: BLE001 - the stream must end with an error event
             if isinstance(exc, (ConnectionResetError, asyncio.CancelledError)):
@@ -133,7 +165,7 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
             if not isinstance(exc, TrustProxyError):
                 log.error("stream screening error request_id=%s kind=%s", ctx.request_id, type(exc).__name__)
             ctx.outcome_from_error(err)
-            await resp.write(event(err.body()))
+            await resp.write(enc.error(err))
     except (ConnectionResetError, asyncio.CancelledError):
         ctx.outcome("client_disconnected", 499)
         await chunks.aclose()  # cancels the upstream call
@@ -238,12 +270,20 @@ async def metrics(request: web.Request) -> web.Response:
 async def not_found(request: web.Request) -> web.Response:
     # the path is the caller's text: not echoed
     raise NotFound(f"Unknown endpoint for {request.method}: this proxy serves /v1/chat/completions, "
-                   "/v1/embeddings, /v1/models and /v1/trust/inspect.")
+                   "/v1/responses, /v1/messages, /v1/embeddings, /v1/models and /v1/trust/inspect.")
 
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    from trustproxy.doors.anthropic_messages import error_body
+    from trustproxy.server import doors_routes  # it imports serve() from here
+    from trustproxy.server.app import register_error_renderer
+
+    register_error_renderer("/v1/messages", error_body)  # Anthropic's error shape on its door
+    app.router.add_post("/v1/responses", doors_routes.responses)
+    app.router.add_post("/v1/messages", doors_routes.messages)
+    app.router.add_post("/v1/messages/count_tokens", doors_routes.count_tokens)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/trust/inspect", inspect)
     app.router.add_get("/healthz", healthz)
