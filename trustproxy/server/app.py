@@ -1,11 +1,26 @@
-"""App factory and lifecycle: shared resources live in the app, loaded once."""
+"""App factory and lifecycle: shared resources live in the app, loaded once.
+
+Request ids. A client's ``x-request-id`` is kept (logged, audited, echoed) only in a strict
+safe form: a UUID (``8-4-4-4-12`` hex), a ULID (26 Crockford base-32 capitals), or one of ours
+(``req_<32 hex>``, ``rid_<32 hex>``). Any other value may carry personal data
+(``Lena-Fischer-078-05-1120``), so it is never stored: the request is recorded under
+``rid_<keyed hash of the value>`` (HMAC-SHA256 with ``hash_key``, else a per-process key), the
+response echoes the client's own value in ``x-request-id`` (printable ASCII up to 200
+characters; else not echoed) and names the recorded id in ``x-trustproxy-request-id``.
+
+Operations endpoints. ``/readyz`` and ``/metrics`` require ``Authorization: Bearer <key>`` when
+``ops.key_sha256`` is set; with ``ops.port`` they (and ``/healthz``) are served on that separate
+port by a second small app started once the runtime is up, and the API port answers 404 there.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import re
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,10 +36,16 @@ log = logging.getLogger("trustproxy.server")
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 
-# A client's x-request-id is reused only if it looks like a correlation token: it must hold a
-# letter (an SSN or phone number never does) and no '@'. Anything else gets our own id.
-_REQUEST_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9._:-]{6,128}$")
-REQUEST_ID_KEY = web.RequestKey("request_id", str)
+# The only client request ids kept as they are (module docstring): UUID, ULID, ours.
+_SAFE_REQUEST_ID = re.compile(
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[0-9A-HJKMNP-TV-Z]*[A-HJKMNP-TV-Z])[0-9A-HJKMNP-TV-Z]{26}"
+    r"|(?:req|rid)_[0-9a-f]{32})$")
+_ECHOABLE = re.compile(r"^[\x21-\x7e]{1,200}$")
+REQUEST_ID_KEY = web.RequestKey("request_id", str)   # the id we log and audit
+ECHO_ID_KEY = web.RequestKey("echo_request_id", str)  # the client's unsafe id, echoed only
+REQUEST_ID_HASH_KEY = web.AppKey("request_id_hash_key", bytes)
+OPS_PATHS = frozenset({"/readyz", "/metrics"})
 CLIENT_KEY = web.RequestKey("client", object)
 AUDITED = web.RequestKey("audited", bool)  # a RequestContext exists and will write the audit event
 
@@ -36,13 +57,34 @@ def error_response(err: TrustProxyError, request_id: str | None = None) -> web.R
     return web.json_response(err.body(), status=err.status, headers=headers)
 
 
+def resolve_request_id(client_id: str, key: bytes) -> tuple[str, str | None]:
+    """(the id to record, the client's id to echo or None) for an ``x-request-id`` header."""
+    if not client_id:
+        return "req_" + uuid.uuid4().hex, None
+    if _SAFE_REQUEST_ID.match(client_id):
+        return client_id, None
+    digest = hmac.new(key, client_id.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    return "rid_" + digest[:32], client_id if _ECHOABLE.match(client_id) else None
+
+
+async def _request_id_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Right before any response's headers leave (streams and errors too)."""
+    rid = request.get(REQUEST_ID_KEY)
+    if rid is None:
+        return
+    echo = request.get(ECHO_ID_KEY)
+    response.headers["x-request-id"] = echo or rid
+    if echo:
+        response.headers["x-trustproxy-request-id"] = rid
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                                 ) -> web.StreamResponse:
-    rid = request.headers.get("x-request-id", "")
-    if not _REQUEST_ID.match(rid):
-        rid = "req_" + uuid.uuid4().hex
+    rid, echo = resolve_request_id(request.headers.get("x-request-id", ""), request.app[REQUEST_ID_HASH_KEY])
     request[REQUEST_ID_KEY] = rid
+    if echo:
+        request[ECHO_ID_KEY] = echo
     try:
         resp = await handler(request)
     except TrustProxyError as err:
@@ -65,9 +107,7 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         log.error("unhandled error request_id=%s kind=%s", rid, type(exc).__name__)
         _audit_refusal(request, 500, "internal_error")
         return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid)
-    if not resp.prepared:
-        resp.headers["x-request-id"] = rid
-    return resp
+    return resp  # x-request-id is set in on_response_prepare (streams too)
 
 
 def _audit_refusal(request: web.Request, status: int, code: str | None) -> None:
@@ -96,12 +136,75 @@ def authenticate(settings: Settings, header: str | None) -> Client | None:
     return found
 
 
+def authenticate_ops(settings: Settings, header: str | None) -> None:
+    """``/readyz`` and ``/metrics``: the operations key, if one is configured."""
+    want = settings.ops.key_sha256
+    if want is None:
+        return
+    if not header or not header.startswith("Bearer "):
+        raise AuthenticationError("This endpoint needs the operations key: send 'Authorization: Bearer <key>'.")
+    if not hmac.compare_digest(hash_key(header[7:].strip()), want):
+        raise AuthenticationError("Invalid operations key.")
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                           ) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
     if request.path.startswith("/v1/"):
-        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], request.headers.get("Authorization"))
+        request[CLIENT_KEY] = authenticate(settings, request.headers.get("Authorization"))
+    elif request.path in OPS_PATHS:
+        if settings.ops.port is not None:  # served on the operations port only
+            raise NotFound("Unknown endpoint for this port (operations endpoints are on the operations port).")
+        authenticate_ops(settings, request.headers.get("Authorization"))
     return await handler(request)
+
+
+@web.middleware
+async def _ops_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+    try:
+        if request.path in OPS_PATHS:
+            authenticate_ops(request.app[SETTINGS], request.headers.get("Authorization"))
+        return await handler(request)
+    except TrustProxyError as err:
+        return error_response(err)
+    except web.HTTPNotFound:
+        return error_response(NotFound("Unknown endpoint; the operations port serves /healthz, /readyz, /metrics."))
+
+
+class OpsServer:
+    """The operations port: /healthz, /readyz, /metrics of the main app's runtime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runner: web.AppRunner | None = None
+
+    async def start(self, app: web.Application) -> None:
+        from trustproxy.server import routes
+
+        port = self.settings.ops.port
+        if port is None:
+            return
+        ops = web.Application(middlewares=[_ops_middleware])
+        ops[SETTINGS] = self.settings
+        ops[RUNTIME] = app[RUNTIME]
+        ops.router.add_get("/healthz", routes.healthz)
+        ops.router.add_get("/readyz", routes.readyz)
+        ops.router.add_get("/metrics", routes.metrics)
+        self.runner = web.AppRunner(ops, access_log=None)
+        await self.runner.setup()
+        host = self.settings.ops.host or self.settings.host
+        await web.TCPSite(self.runner, host, port).start()
+        log.info("operations endpoints on http://%s:%s (/healthz, /readyz, /metrics)", host, port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+OPS_SERVER = web.AppKey("ops_server", OpsServer)
 
 
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -120,7 +223,16 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_id_middleware, auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[REQUEST_ID_HASH_KEY] = (settings.hash_key or "").encode("utf-8") or secrets.token_bytes(32)
+    ops = app[OPS_SERVER] = OpsServer(settings)
     app.cleanup_ctx.append(_runtime_ctx)
+    app.on_startup.append(ops.start)  # after the runtime: the probe answers once it is up
+
+    async def _stop_ops(app: web.Application) -> None:
+        await ops.stop()
+
+    app.on_shutdown.append(_stop_ops)
+    app.on_response_prepare.append(_request_id_headers)
     routes.setup(app)
     return app
 
