@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -105,6 +106,7 @@ class PolicyStore:
         self._last_reload = time.time()
         self._last_attempt = self._last_reload
         self._reloads = 0
+        self._reload_lock = threading.Lock()  # the watcher and a manual reload never interleave
         for cp in self._policies.values():
             log.info("%s", cp.summary())
 
@@ -174,6 +176,10 @@ class PolicyStore:
         """Load and prepare the directory again (sync: run it off the event loop). On success
         swap the new set in and return True; on failure keep the previous set, record the
         problems and return False."""
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> bool:
         fingerprint = dir_fingerprint(self.directory, self._cache)
         self._last_attempt = time.time()
         try:
@@ -212,11 +218,20 @@ class PolicyStore:
             except Exception:  # a metrics callback must not break reloading
                 log.exception("on_reload callback failed")
 
+    def reload_if_changed(self) -> bool | None:
+        """``reload()`` if the files changed (checked under the reload lock, so two callers
+        never both reload one change); None if unchanged."""
+        with self._reload_lock:
+            if not self.changed():
+                return None
+            return self._reload()
+
     async def check_once(self) -> bool | None:
-        """Reload if the files changed: True/False as ``reload()``, None if unchanged."""
+        """Reload if the files changed: True/False as ``reload()``, None if unchanged. The
+        reload (and every model it prepares) runs in a thread, never on the event loop."""
         if not await asyncio.to_thread(self.changed):
             return None
-        return await asyncio.to_thread(self.reload)
+        return await asyncio.to_thread(self.reload_if_changed)
 
     async def watch(self, interval: float = 1.0) -> None:
         """Poll forever (cancel the task to stop)."""

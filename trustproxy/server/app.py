@@ -1,12 +1,12 @@
 """App factory and lifecycle: shared resources live in the app, loaded once.
 
-Request ids. A client's ``x-request-id`` is kept (logged, audited, echoed) only in a strict
+Request ids. A client's ``x-request-id`` is kept (logged, audited, returned) only in a strict
 safe form: a UUID (``8-4-4-4-12`` hex), a ULID (26 Crockford base-32 capitals), or one of ours
 (``req_<32 hex>``, ``rid_<32 hex>``). Any other value may carry personal data
-(``Lena-Fischer-078-05-1120``), so it is never stored: the request is recorded under
-``rid_<keyed hash of the value>`` (HMAC-SHA256 with ``hash_key``, else a per-process key), the
-response echoes the client's own value in ``x-request-id`` (printable ASCII up to 200
-characters; else not echoed) and names the recorded id in ``x-trustproxy-request-id``.
+(``Lena-Fischer-078-05-1120``), so it is neither stored nor sent back (a response header can
+end up in another party's access log): the request is recorded under ``rid_<keyed hash of the
+value>`` (HMAC-SHA256 with ``hash_key``, else a per-process key; the same id gives the same
+``rid_`` while the key stays), and that is the ``x-request-id`` the response carries.
 
 Operations endpoints. ``/readyz`` and ``/metrics`` require ``Authorization: Bearer <key>`` when
 ``ops.key_sha256`` is set; with ``ops.port`` they (and ``/healthz``) are served on that separate
@@ -41,9 +41,7 @@ _SAFE_REQUEST_ID = re.compile(
     r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?=[0-9A-HJKMNP-TV-Z]*[A-HJKMNP-TV-Z])[0-9A-HJKMNP-TV-Z]{26}"
     r"|(?:req|rid)_[0-9a-f]{32})$")
-_ECHOABLE = re.compile(r"^[\x21-\x7e]{1,200}$")
-REQUEST_ID_KEY = web.RequestKey("request_id", str)   # the id we log and audit
-ECHO_ID_KEY = web.RequestKey("echo_request_id", str)  # the client's unsafe id, echoed only
+REQUEST_ID_KEY = web.RequestKey("request_id", str)   # the id we log, audit and return
 REQUEST_ID_HASH_KEY = web.AppKey("request_id_hash_key", bytes)
 OPS_PATHS = frozenset({"/readyz", "/metrics"})
 CLIENT_KEY = web.RequestKey("client", object)
@@ -57,34 +55,20 @@ def error_response(err: TrustProxyError, request_id: str | None = None) -> web.R
     return web.json_response(err.body(), status=err.status, headers=headers)
 
 
-def resolve_request_id(client_id: str, key: bytes) -> tuple[str, str | None]:
-    """(the id to record, the client's id to echo or None) for an ``x-request-id`` header."""
+def resolve_request_id(client_id: str, key: bytes) -> str:
+    """The id to record and return for a request whose ``x-request-id`` is ``client_id``."""
     if not client_id:
-        return "req_" + uuid.uuid4().hex, None
+        return "req_" + uuid.uuid4().hex
     if _SAFE_REQUEST_ID.match(client_id):
-        return client_id, None
-    digest = hmac.new(key, client_id.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
-    return "rid_" + digest[:32], client_id if _ECHOABLE.match(client_id) else None
-
-
-async def _request_id_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Right before any response's headers leave (streams and errors too)."""
-    rid = request.get(REQUEST_ID_KEY)
-    if rid is None:
-        return
-    echo = request.get(ECHO_ID_KEY)
-    response.headers["x-request-id"] = echo or rid
-    if echo:
-        response.headers["x-trustproxy-request-id"] = rid
+        return client_id
+    return "rid_" + hmac.new(key, client_id.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:32]
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                                 ) -> web.StreamResponse:
-    rid, echo = resolve_request_id(request.headers.get("x-request-id", ""), request.app[REQUEST_ID_HASH_KEY])
+    rid = resolve_request_id(request.headers.get("x-request-id", ""), request.app[REQUEST_ID_HASH_KEY])
     request[REQUEST_ID_KEY] = rid
-    if echo:
-        request[ECHO_ID_KEY] = echo
     try:
         resp = await handler(request)
     except TrustProxyError as err:
@@ -107,7 +91,9 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
         log.error("unhandled error request_id=%s kind=%s", rid, type(exc).__name__)
         _audit_refusal(request, 500, "internal_error")
         return error_response(TrustProxyError("Internal error in the trust layer.", code="internal_error"), rid)
-    return resp  # x-request-id is set in on_response_prepare (streams too)
+    if not resp.prepared:
+        resp.headers["x-request-id"] = rid
+    return resp
 
 
 def _audit_refusal(request: web.Request, status: int, code: str | None) -> None:
@@ -232,7 +218,6 @@ def create_app(settings: Settings) -> web.Application:
         await ops.stop()
 
     app.on_shutdown.append(_stop_ops)
-    app.on_response_prepare.append(_request_id_headers)
     routes.setup(app)
     return app
 
