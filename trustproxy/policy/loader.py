@@ -60,8 +60,9 @@ class LoadedPolicy:
     version: str
     path: str
     chain: list[str] = field(default_factory=list)
-    # (shown path, marks) of each file of the chain, this policy's own first: where a field is
-    sources: tuple[tuple[str, MarkIndex], ...] = field(default=(), compare=False, repr=False)
+    # (shown path, {field location: (line, col)}) of each file of the chain, this policy's own
+    # first: where a field is set (positions only: a YAML mark would keep the whole file text)
+    sources: tuple[tuple[str, dict[Loc, tuple[int, int]]], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -70,16 +71,20 @@ class LoadedPolicy:
     def locate(self, loc: Loc) -> tuple[str, int | None, int | None]:
         """The file, line and column that set the field at ``loc``: the first file of the chain
         that writes it, else this policy's own file (a default applies)."""
-        for shown, marks in self.sources:
-            mark = marks.values.get(loc)
-            if mark is not None:
-                return shown, mark.line + 1, mark.column + 1
+        for shown, positions in self.sources:
+            if loc in positions:
+                line, col = positions[loc]
+                return shown, line, col
         return self.path, None, None
 
     def problem(self, loc: Loc, message: str, safe_message: str | None = None) -> Problem:
         """A ``Problem`` at the place that sets ``loc``."""
         file, line, col = self.locate(loc)
         return Problem(file, line, col, format_loc(loc), message, safe_message)
+
+
+def _positions(marks: MarkIndex) -> dict[Loc, tuple[int, int]]:
+    return {loc: (m.line + 1, m.column + 1) for loc, m in marks.values.items()}
 
 
 @dataclass
@@ -264,13 +269,23 @@ def valid_entity_names(policy: Policy) -> frozenset[str]:
     return known_entity_names(policy.language) | {c.type for c in policy.custom_recognizers}
 
 
-def name_problems(path: str, marks: MarkIndex, data: dict[str, Any], resolved: Policy) -> list[Problem]:
+def _raw_valid_names(data: dict[str, Any]) -> frozenset[str]:
+    """:func:`valid_entity_names` from a file that did not validate (no ``extends``)."""
+    from trustproxy.policy.registry import known_entity_names
+
+    lang = data.get("language") if isinstance(data.get("language"), str) else "en"
+    custom = {r["type"] for _, r in _items(data, "custom_recognizers") if isinstance(r.get("type"), str)}
+    return known_entity_names(str(lang)) | custom
+
+
+def name_problems(path: str, marks: MarkIndex, data: dict[str, Any], resolved: Policy | None) -> list[Problem]:
     """Unknown entity types in one file (checked against the *resolved* policy, so a parent's
-    custom recognizers count), and an output screen switched on with nothing to screen."""
+    custom recognizers count; ``None``: the file alone, when it did not validate), and an
+    output screen switched on with nothing to screen."""
     out: list[Problem] = []
     locs = _name_locs(data)
     if locs:
-        valid = valid_entity_names(resolved)
+        valid = valid_entity_names(resolved) if resolved is not None else _raw_valid_names(data)
         choices = sorted(valid)
         for loc, name in locs:
             if name in valid:
@@ -282,7 +297,7 @@ def name_problems(path: str, marks: MarkIndex, data: dict[str, Any], resolved: P
             out.append(Problem(path, line, col, format_loc(loc), f"unknown entity type {name!r}{tail}",
                                f"unknown entity type{tail}"))
     pii_raw = data.get("output", {}).get("pii") if isinstance(data.get("output"), dict) else None
-    if isinstance(pii_raw, dict) and ("enabled" in pii_raw or "entities" in pii_raw):
+    if resolved is not None and isinstance(pii_raw, dict) and ("enabled" in pii_raw or "entities" in pii_raw):
         cfg = resolved.output.pii
         if cfg.enabled and not cfg.entities and cfg.action != "allow":
             where: Loc = ("output", "pii", "enabled" if "enabled" in pii_raw else "entities")
@@ -385,7 +400,7 @@ class _Resolver:
             parent_name = raw.policy.extends
             if parent_name is None:
                 result = LoadedPolicy(raw.policy, policy_version(raw.policy), raw.path, [name],
-                                      ((raw.path, raw.marks),))
+                                      ((raw.path, _positions(raw.marks)),))
             else:
                 result = self._with_parent(raw, parent_name, stack + (name,))
         if result is not None and raw.data is not None:
@@ -393,6 +408,8 @@ class _Resolver:
             if problems:
                 self.problems.extend(problems)
                 result = None
+        elif raw.data is not None and raw.problems and ext is None:  # report every problem at once
+            self.problems.extend(name_problems(raw.path, raw.marks, raw.data, None))
         self.done[name] = result
         return result
 
@@ -438,7 +455,7 @@ class _Resolver:
             self.problems.extend(validation_problems(exc, Policy, raw.path, raw.marks))
             return None
         return LoadedPolicy(policy, policy_version(policy), raw.path, [raw.name, *parent.chain],
-                            ((raw.path, raw.marks), *parent.sources))
+                            ((raw.path, _positions(raw.marks)), *parent.sources))
 
 
 def _errors(problems: list[Problem]) -> PolicyFileError:
