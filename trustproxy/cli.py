@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         for p in err.safe_problems():
             print(f"error: {p}", file=sys.stderr)
         print(f"error: the policies cannot serve; `trustproxy policy check {settings.resolved_policy_dir()}` "
-              "shows each problem in full", file=sys.stderr)
+              "shows file problems in full, with the values", file=sys.stderr)
         return 2
     except PolicyError as err:
         for p in err.problems:
