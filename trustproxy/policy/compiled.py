@@ -173,7 +173,8 @@ def _prepare_scorer(c: CompiledPolicy, models: Models) -> tuple[Any, list[Proble
         reason = getattr(exc, "reason", type(exc).__name__)
         full = getattr(exc, "message", None) or type(exc).__name__
         return None, [c.problem(loc, f"the toxicity scorer cannot be loaded: {full}",
-                                f"the toxicity scorer cannot be loaded ({reason})")]
+                                f"the toxicity scorer cannot be loaded ({reason}; see `trustproxy models pull` "
+                                "and docs/toxicity.md)")]
     try:
         scores = scorer.score_batch([SMOKE_TOXICITY_TEXT])
         ok = (len(scores) == 1 and bool(scores[0])

@@ -266,7 +266,9 @@ def valid_entity_names(policy: Policy) -> frozenset[str]:
     custom recognizers' types."""
     from trustproxy.policy.registry import known_entity_names
 
-    return known_entity_names(policy.language) | {c.type for c in policy.custom_recognizers}
+    languages = getattr(policy, "languages", None) or [policy.language]  # `languages`: if the schema has it
+    names = frozenset().union(*(known_entity_names(str(lang)) for lang in languages))
+    return names | {c.type for c in policy.custom_recognizers}
 
 
 def _raw_valid_names(data: dict[str, Any]) -> frozenset[str]:
@@ -417,9 +419,10 @@ class _Resolver:
         line, col = raw.marks.find(("extends",))
         known = sorted({f.stem for f in policy_files(self.directory)} - {raw.name})
         hint = suggest(parent_name, known)
+        tail = f" (did you mean {hint!r}?)" if hint else ""
         self.problems.append(Problem(
-            raw.path, line, col, "extends", f"no policy named {parent_name!r} in {self.shown_dir}"
-            + (f" (did you mean {hint!r}?)" if hint else "")))
+            raw.path, line, col, "extends", f"no policy named {parent_name!r} in {self.shown_dir}{tail}",
+            f"no such policy in this folder{tail}"))
 
     def _with_parent(self, raw: _Raw, parent_name: str, stack: tuple[str, ...]) -> LoadedPolicy | None:
         assert raw.policy is not None
