@@ -283,9 +283,13 @@ def test_client_disconnect_cancels_upstream(proxy, fakes):
 
 
 def test_request_id_propagates(proxy):
+    rid = "6f1c2a9e-4b7d-4e21-9a53-0c8d2f1e7b64"  # a UUID is kept; other forms become rid_<keyed hash>
+    r = _post(proxy, {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]},
+              headers={"x-request-id": rid})
+    assert r.headers["x-request-id"] == rid
     r = _post(proxy, {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]},
               headers={"x-request-id": "abc-123"})
-    assert r.headers["x-request-id"] == "abc-123"
+    assert r.headers["x-request-id"].startswith("rid_")
     r = _post(proxy, {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]})
     assert r.headers["x-request-id"].startswith("req_")
 

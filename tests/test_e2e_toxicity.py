@@ -146,13 +146,16 @@ output:
 
 
 def test_detoxify_policy_without_checkpoint_does_not_start(tmp_path):
-    from trustproxy.toxicity import ScorerUnavailable
+    from trustproxy.policy.errors import PolicyFileError
 
     (tmp_path / "default.yaml").write_text(DETOX.format(fallback=""))
-    with pytest.raises(ScorerUnavailable) as ei:
+    with pytest.raises(PolicyFileError) as ei:  # the policy cannot be prepared: it never serves
         with ProxyServer(Settings(policy_dir=str(tmp_path), audit={"stdout": False, "path": None})):
             pass
-    assert "/nonexistent/toxic_original.ckpt" in str(ei.value)
+    assert "/nonexistent/toxic_original.ckpt" in str(ei.value)  # the full line, for the operator's terminal
+    (safe,) = ei.value.safe_problems()  # what logs and /readyz get: no path
+    assert safe.startswith("default.yaml:") and " output.toxicity.scorer: the toxicity scorer cannot be loaded " \
+        "(checkpoint missing" in safe and "/nonexistent" not in safe
 
 
 def test_detoxify_policy_with_named_fallback_says_so(tmp_path):

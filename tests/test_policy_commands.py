@@ -47,6 +47,7 @@ def fake_inspect(policy: Policy, text: str) -> FakeResult:
 GOOD = """\
 name: good
 entities: [{type: CODENAME}]
+custom_recognizers: [{name: codenames, type: CODENAME, deny_list: [Falcon]}]
 tests:
   - name: codename masked
     text: "Ask Falcon"
@@ -57,6 +58,7 @@ tests:
 WRONG = """\
 name: wrong
 entities: [{type: CODENAME, action: block}]
+custom_recognizers: [{name: codenames, type: CODENAME, deny_list: [Falcon]}]
 tests:
   - name: expects masking
     text: "Ask Falcon"
@@ -69,11 +71,11 @@ def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert commands.check([str(tmp_path)]) == 0
     lp = load_policy_dir(tmp_path)["good"]
     assert capsys.readouterr().out == f"ok good {lp.version}\n"
-    (tmp_path / "bad.yaml").write_text("name: bad\nentities: [{type: X, action: mask_all}]\n")
+    (tmp_path / "bad.yaml").write_text("name: bad\nentities: [{type: PERSON, action: mask_all}]\n")
     assert commands.check([str(tmp_path)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [f"ok good {lp.version}",
-                   f"{tmp_path}/bad.yaml:2:30 entities[0].action: 'mask_all' is not one of "
+                   f"{tmp_path}/bad.yaml:2:35 entities[0].action: 'mask_all' is not one of "
                    "mask, redact, hash, synthetic, block, allow",
                    "1 problem(s) found"]
     assert commands.check([str(tmp_path / "good.yaml")]) == 0

@@ -4,11 +4,12 @@ Canary values (PII, secrets, the client key, the provider key, a plain prompt se
 every request slot, and the fake providers answer with canaries of their own (values the
 caller never sent, plus the caller's placeholders). A broad mix of requests then runs through
 the real proxy: plain, streamed, tool calls, embeddings, blocked, upstream failures, broken
-streams, malformed bodies, bad keys, client disconnects, the inspect endpoint.
+streams, malformed bodies, bad keys, client disconnects, the inspect endpoint, a client request id
+made of personal data, and a policy reload that fails on a file full of canaries.
 
 Every sink is captured (all log records at DEBUG with formatted tracebacks, stdout/stderr at
-the file-descriptor level, the audit file, /metrics, /readyz, every error body and every
-response header) and searched for each canary. Afterwards: one audit event per admitted
+the file-descriptor level, the audit file, /metrics, /readyz (also while a failed reload is
+reported), every error body and every response header) and searched for each canary. Afterwards: one audit event per admitted
 request with the expected outcome, ``trustproxy audit verify`` ok, every Vault still alive is
 empty, and the detector's caches (and spaCy's string store) hold no raw text.
 """
@@ -156,6 +157,7 @@ class Run:
     stderr: str = ""
     metrics: str = ""
     readyz: str = ""
+    readyz_degraded: str = ""
     audit_path: Path | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
     provider_saw: str = ""
@@ -368,18 +370,44 @@ def _vault_holds(v: Any) -> bool:
                 or v._existing or v._seen)
 
 
+def rid_of(n: int) -> str:
+    """A request id in the safe form the proxy keeps as it is (a UUID)."""
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+# a client request id made of personal data, and a policy file full of canaries
+PERSONAL_REQUEST_ID = f"{NAME.replace(' ', '-')}-{SSN}"
+BAD_POLICY = (f"name: default\nnlp_model: {NAME2.replace(' ', '_')}\nallow_list: [{EMAIL}, {SENTENCE}]\n"
+              f"entities:\n  - {{type: {NAME.replace(' ', '_').upper()}}}\n  - {{type: PERSON, action: {SSN}}}\n"
+              f"custom_recognizers:\n  - {{name: {NAME2}, type: SECRET_THING, regex: '{OPENAI_KEY}(', score: 0.9}}\n")
+
+
+def _failed_reload(proxy: ProxyServer, out: Run) -> None:
+    """Publish a broken default.yaml full of canaries, let the reload fail, read /readyz, then
+    put the good file back."""
+    d = Path(proxy.runtime.policies.directory)
+    good = (d / "default.yaml").read_text(encoding="utf-8")
+    (d / "default.yaml").write_text(BAD_POLICY, encoding="utf-8")
+    proxy.call(proxy.runtime.policies.check_once(), timeout=120)
+    out.readyz_degraded = httpx.get(proxy.url + "/readyz").text
+    (d / "default.yaml").write_text(good, encoding="utf-8")
+    proxy.call(proxy.runtime.policies.check_once(), timeout=120)
+
+
 def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
     http = httpx.Client(base_url=proxy.url, timeout=30)
     counter = iter(range(1, 1000))
 
     def call(label: str, path: str, body: Any = None, *, key: str | None = CLIENT_KEY, raw: bytes | None = None,
-             outcome: str | None = None, admitted: bool = True) -> Sent:
-        rid = f"zr-{next(counter):03d}"
+             outcome: str | None = None, admitted: bool = True, client_rid: str | None = None) -> Sent:
+        rid = client_rid or rid_of(next(counter))
         headers = {"x-request-id": rid, "Content-Type": "application/json"}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         content = raw if raw is not None else json.dumps(body).encode()
         r = http.post(path, content=content, headers=headers)
+        if client_rid is not None:  # an unsafe id: recorded (and returned) as a keyed hash only
+            rid = r.headers["x-request-id"]
         # requests refused at the edge (bad JSON, auth, size) are audited too, as errors
         s = Sent(label, r.status_code, dict(r.headers), r.text, rid, outcome if admitted else "error")
         out.sent.append(s)
@@ -448,6 +476,14 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
          admitted=False)
     r = http.post("/v1/chat/completions", headers={"Authorization": f"Basic {BAD_KEY}"}, json={})
     out.sent.append(Sent("basic auth", r.status_code, dict(r.headers), r.text))
+    # a request id made of personal data: neither stored nor returned
+    call("personal request id", chat, {"model": "gpt", "messages": [{"role": "user", "content": PROMPT}]},
+         outcome="ok", client_rid=PERSONAL_REQUEST_ID)
+    call("personal request id stream", chat, {"model": "gpt", "stream": True,
+                                              "messages": [{"role": "user", "content": PROMPT}]},
+         outcome="ok", client_rid=PERSONAL_REQUEST_ID + "-2")
+    # a failed reload: /readyz and the log name file, line and field only
+    _failed_reload(proxy, out)
     # the dry-run endpoint and other reads
     call("inspect", "/v1/trust/inspect", {"text": PROMPT}, outcome="ok")  # a dry run: audited, its body is the caller's own text
     call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, outcome="ok")
@@ -459,7 +495,7 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
         fake = fakes[route]
         fake.chunk_size = 1
         fake.chunk_delay = 0.02
-        rid = f"zr-{next(counter):03d}"
+        rid = rid_of(next(counter))
         with http.stream("POST", chat, headers={"Authorization": f"Bearer {CLIENT_KEY}", "x-request-id": rid},
                          json={"model": route, "stream": True,
                                "messages": [{"role": "user", "content": PROMPT + " " + SENTENCE * 8}]}) as r:
@@ -549,7 +585,7 @@ def test_replies_restore_the_callers_values_and_screen_the_providers(run: Run) -
         assert not PLACEHOLDER.search(text), s.label
         assert REPLY_AWS not in content, s.label  # output PII screen: a key the caller never sent
         checked += 1
-    assert checked == 12
+    assert checked == 14
 
 
 def test_tool_call_arguments_are_screened_for_output_pii(run: Run) -> None:
@@ -564,7 +600,7 @@ def test_no_canary_in_logs(run: Run) -> None:
 
 
 def test_no_canary_on_stdout_or_stderr(run: Run) -> None:
-    assert '"request_id":"zr-001"' in run.stdout  # the audit stdout sink was captured
+    assert f'"request_id":"{rid_of(1)}"' in run.stdout  # the audit stdout sink was captured
     assert _find(run.stdout, ALL + FRAGMENTS) == []
     assert _find(run.stderr, ALL + FRAGMENTS) == []
 
@@ -576,6 +612,20 @@ def test_no_canary_in_audit_metrics_readyz(run: Run) -> None:
     assert "trustproxy" in run.metrics
     assert _find(run.metrics, ALL + FRAGMENTS) == []
     assert _find(run.readyz, ALL + FRAGMENTS) == []
+    degraded = json.loads(run.readyz_degraded)
+    assert degraded["status"] == "degraded" and len(degraded["policies"]["last_error"]) >= 4, run.readyz_degraded
+    errors = degraded["policies"]["last_error"]
+    assert all(re.match(r"[a-z]+\.yaml:\d+:\d+ [a-z_.\[\]0-9]+: ", e) for e in errors), errors  # file:line:col field
+    assert sum(e.startswith("default.yaml:") for e in errors) == 3, errors
+    assert _find(run.readyz_degraded, ALL + FRAGMENTS) == []
+
+
+def test_personal_request_ids_become_keyed_hashes(run: Run) -> None:
+    sent = [s for s in run.sent if s.label.startswith("personal request id")]
+    assert len(sent) == 2 and all(s.status == 200 for s in sent)
+    assert all(re.fullmatch(r"rid_[0-9a-f]{32}", s.rid or "") for s in sent)
+    assert sent[0].rid != sent[1].rid
+    assert sum(1 for e in run.audit if e["request_id"] in {s.rid for s in sent}) == 2
 
 
 def test_no_canary_in_error_bodies_or_headers(run: Run) -> None:

@@ -42,8 +42,16 @@ def _serve(args: argparse.Namespace) -> int:
     _setup_logging(settings.log_level)
     from trustproxy.errors import TrustProxyError
 
+    from trustproxy.policy.errors import PolicyFileError
+
     try:
         run(settings)
+    except PolicyFileError as err:  # stderr is a log sink: file, line, field; no values, no paths
+        for p in err.safe_problems():
+            print(f"error: {p}", file=sys.stderr)
+        print(f"error: the policies cannot serve; `trustproxy policy check {settings.resolved_policy_dir()}` "
+              "shows file problems in full, with the values", file=sys.stderr)
+        return 2
     except PolicyError as err:
         for p in err.problems:
             print(f"error: {p}", file=sys.stderr)
@@ -69,6 +77,8 @@ def _policy(args: argparse.Namespace) -> int:
     if args.policy_cmd == "explain":
         text = sys.stdin.read() if args.text == "-" else args.text
         return commands.explain(args.policy, text, args.policy_dir)
+    if args.policy_cmd == "init":
+        return commands.init(args.dir, force=args.force)
     return commands.schema(args.out)
 
 
@@ -100,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="trustproxy.yaml (default: $TRUSTPROXY_CONFIG or the embedded echo demo)")
     s.add_argument("--host", help="listen address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="listen port (default 8080)")
-    s.add_argument("--policy-dir", help="policy directory (default ./policies)")
+    s.add_argument("--policy-dir", help="policy directory (default ./policies if present, else the packaged defaults)")
     s.set_defaults(func=_serve)
 
     pol = sub.add_parser("policy", help="check, test and explain policy files")
@@ -115,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("text", help="the text, or - to read standard input")
     sc = psub.add_parser("schema", help="write the policy JSON Schema")
     sc.add_argument("--out", default="policies/policy.schema.json")
+    ini = psub.add_parser("init", help="copy the packaged default policies into DIR for editing")
+    ini.add_argument("dir")
+    ini.add_argument("--force", action="store_true", help="overwrite files that exist")
     pol.set_defaults(func=_policy)
 
     a = sub.add_parser("audit", help="audit trail tools")

@@ -99,12 +99,40 @@ class AuditSettings(_Strict):
     backups: int = Field(10, ge=0)
 
 
+class OpsSettings(_Strict):
+    """Who may read ``/readyz`` and ``/metrics``, and where (``/healthz`` stays open: it says
+    only "alive")."""
+
+    port: int | None = Field(None, ge=1, le=65535, description="Serve /healthz, /readyz and /metrics on this "
+                             "separate port (and no longer on the API port); for Kubernetes probes and scrapers.")
+    host: str | None = Field(None, description="Listen address of the operations port (default: `host`).")
+    key_sha256: str | None = Field(None, description="hex SHA-256 of a key that /readyz and /metrics require "
+                                   "as `Authorization: Bearer <key>` (`trustproxy hash-key`).")
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip().lower()
+        if not _KEY_HASH.match(v):
+            raise ValueError("ops.key_sha256 must be 64 hex characters (the SHA-256 of the key, not the key)")
+        return v
+
+
+def packaged_policy_dir() -> Path:
+    """The default policies shipped inside the package (``trustproxy/_policies``: a link to the
+    checkout's ``policies/`` that the wheel build turns into real files)."""
+    return Path(__file__).resolve().parent / "_policies"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRUSTPROXY_", env_nested_delimiter="__", extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    policy_dir: str | None = Field(None, description="Directory of policy files; default ./policies.")
+    policy_dir: str | None = Field(None, description="Directory of policy files; default ./policies if it "
+                                   "holds the default policy, else the packaged defaults.")
     default_policy: str = "default"
     routes: dict[str, Route] = Field(default_factory=lambda: {ECHO_MODEL: Route(model=ECHO_MODEL)})
     clients: list[Client] = Field(default_factory=list)
@@ -114,7 +142,15 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(20.0, ge=0)
     hash_key: str | None = Field(None, description="Secret for the `hash` action; set it via TRUSTPROXY_HASH_KEY.")
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return v.upper()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -138,12 +174,22 @@ class Settings(BaseSettings):
 
     # -- derived -------------------------------------------------------------------------
     def resolved_policy_dir(self) -> Path:
+        """``policy_dir`` if set; else ``./policies`` if it holds the default policy; else the
+        packaged defaults (so ``trustproxy serve`` works from any directory after install)."""
         if self.policy_dir:
             return Path(self.policy_dir)
         cwd = Path.cwd() / "policies"
         if (cwd / f"{self.default_policy}.yaml").exists():
             return cwd
-        return Path(__file__).resolve().parent.parent / "policies"
+        return packaged_policy_dir()
+
+    def policy_dir_source(self) -> str:
+        """Why :meth:`resolved_policy_dir` is what it is (for the start-up log)."""
+        if self.policy_dir:
+            return "policy_dir setting"
+        if self.resolved_policy_dir() == packaged_policy_dir():
+            return "packaged defaults; `trustproxy policy init DIR` copies them out for editing"
+        return "./policies in the working directory"
 
     def is_loopback(self) -> bool:
         if self.host in ("localhost",):
@@ -186,11 +232,32 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         settings = Settings(**data)
     except ValidationError as exc:
         where = str(path) if path else "config"
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            problems.append(f"{where}: {loc}: {err['msg']}")
-        raise PolicyError(problems) from None
-    # command-line flags beat the environment, which beats the file
+        raise PolicyError(_problems(exc, lambda loc: f"{where}: {loc}")) from None
+    # command-line flags beat the environment, which beats the file; validated like the rest
     update = {k: v for k, v in overrides.items() if v is not None}
-    return settings.model_copy(update=update) if update else settings
+    if not update:
+        return settings
+    out = settings.model_copy()
+    try:  # each flag validated as its field is (bounds, types), without reading the environment again
+        for key, value in update.items():
+            Settings.__pydantic_validator__.validate_assignment(out, key, value)
+        return out
+    except ValidationError as exc:
+        raise PolicyError(_problems(exc, lambda loc: f"--{loc.replace('_', '-')}" if loc in update
+                                    else f"{loc}")) from None
+
+
+def _problems(exc: ValidationError, where: Any) -> list[str]:
+    """One line per error: where, then what is allowed (the offending value is not repeated:
+    it may be a secret from the environment)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = str(err["msg"])
+        ctx = err.get("ctx") or {}
+        if err["type"] in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+            msg = msg.replace("Input should be", "must be")
+        elif ctx.get("error") is not None:
+            msg = str(ctx["error"])
+        out.append(f"{where(loc)}: {msg}")
+    return out

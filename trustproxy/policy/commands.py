@@ -1,4 +1,4 @@
-"""``trustproxy policy check | test | explain | schema``: the compliance officer's tools.
+"""``trustproxy policy check | test | explain | schema | init``: the compliance officer's tools.
 
 Each returns a process exit code (0 ok, 1 problems or failures, 2 usage). Output goes to
 stdout. These run on the officer's own machine with the officer's own examples, so ``explain``
@@ -121,6 +121,34 @@ def schema(out: str = DEFAULT_SCHEMA_OUT) -> int:
     """Write the policy JSON Schema (for editors) to ``out``."""
     write_schema(out)
     print(f"wrote {out}")
+    return 0
+
+
+def init(dest: str, *, force: bool = False) -> int:
+    """Copy the packaged default policies (and their JSON Schema and examples) into ``dest``
+    for editing; existing files are kept unless ``force``."""
+    import shutil
+    from pathlib import Path
+
+    from trustproxy.settings import packaged_policy_dir
+
+    src = packaged_policy_dir()
+    out = Path(dest)
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".json")
+                   and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    clash = [str(out / f.relative_to(src)) for f in files if (out / f.relative_to(src)).exists()]
+    if clash and not force:
+        for c in clash:
+            print(f"exists: {c}")
+        print(f"{len(clash)} file(s) already exist; nothing written (use --force to overwrite)")
+        return 1
+    for f in files:
+        target = out / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, target)
+        print(f"wrote {target}")
+    print(f"edit them, check with `trustproxy policy check {dest}`, "
+          f"serve with `trustproxy serve --policy-dir {dest}`")
     return 0
 
 

@@ -2,12 +2,18 @@
 
 Each problem is one line: ``file:line:col field.path[2].name: what is wrong, what is allowed``.
 Values are quoted only when they are short words from the policy file itself (an unknown key,
-a mistyped action); never free text, regexes or deny-list entries.
+a mistyped action); never free text, regexes or deny-list entries. Each problem also has a
+*safe* form (:meth:`Problem.safe`) for the server's sinks (logs, ``/readyz``, metrics): the file
+name, line, column and field, and a message that quotes no value from the file at all.
+
+    PolicyError (trustproxy.errors)      problems: list[str], full lines for the CLI
+    └── PolicyFileError                  details: list[Problem]; .safe_problems() for sinks
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import types
 import typing
@@ -16,6 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from yaml.error import Mark
+
+from trustproxy.errors import PolicyError
 
 Loc = tuple[str | int, ...]
 
@@ -29,10 +37,46 @@ class Problem:
     col: int | None  # 1-based
     field: str  # e.g. "entities[3].action"; "" for the whole file
     message: str
+    safe_message: str | None = None  # the message without any value from the file; None: same
 
     def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
-        return f"{where} {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return self._render(self.file, self.message)
+
+    def safe(self) -> str:
+        """For logs and ``/readyz``: the file's name (not its path), line, column, field, and a
+        message that quotes nothing from the file."""
+        return self._render(os.path.basename(self.file) or self.file,
+                            self.message if self.safe_message is None else self.safe_message)
+
+    def _render(self, file: str, message: str) -> str:
+        where = file if self.line is None else f"{file}:{self.line}:{self.col}"
+        return f"{where} {self.field}: {message}" if self.field else f"{where}: {message}"
+
+
+class PolicyFileError(PolicyError):
+    """Problems in policy files, kept structured so each sink can choose its rendering."""
+
+    def __init__(self, details: list[Problem]) -> None:
+        lines: list[str] = []
+        for p in details:
+            if str(p) not in lines:
+                lines.append(str(p))
+        super().__init__(lines)
+        self.details = details
+
+    def safe_problems(self) -> list[str]:
+        out: list[str] = []
+        for p in self.details:
+            if p.safe() not in out:
+                out.append(p.safe())
+        return out
+
+
+def safe_problems(exc: PolicyError) -> list[str]:
+    """The value-free lines of any ``PolicyError`` (a plain one says only how many problems)."""
+    if isinstance(exc, PolicyFileError):
+        return exc.safe_problems()
+    return [f"{len(exc.problems)} problem(s) in the policies (run `trustproxy policy check`)"]
 
 
 def format_loc(loc: Loc) -> str:
@@ -136,8 +180,9 @@ _TYPE_WORDS = {
 }
 
 
-def describe_error(err: Any, root: type[BaseModel]) -> tuple[str, bool]:
-    """(message, points_at_key) for one pydantic error dict."""
+def describe_error(err: Any, root: type[BaseModel]) -> tuple[str, str, bool]:
+    """(message, safe message, points_at_key) for one pydantic error dict. The safe message
+    quotes no value from the file (schema field names and allowed words are not values)."""
     typ = err["type"]
     loc: Loc = tuple(err["loc"])
     value = err.get("input")
@@ -148,21 +193,23 @@ def describe_error(err: Any, root: type[BaseModel]) -> tuple[str, bool]:
         allowed = list(model.model_fields) if model else []
         hint = suggest(key, allowed)
         if hint:
-            return f"unknown field {key!r} (did you mean {hint!r}?)", True
-        return f"unknown field {key!r} (allowed: {', '.join(allowed)})", True
+            return f"unknown field {key!r} (did you mean {hint!r}?)", f"unknown field (did you mean {hint!r}?)", True
+        tail = f"(allowed: {', '.join(allowed)})"
+        return f"unknown field {key!r} {tail}", f"unknown field {tail}", True
     if typ == "missing":
-        return "required field is missing", False
+        return "required field is missing", "required field is missing", False
     if typ in ("enum", "literal_error"):
-        return f"{_quote(value)} is not one of {_expected_words(str(ctx.get('expected', '')))}", False
+        allowed_words = _expected_words(str(ctx.get("expected", "")))
+        return f"{_quote(value)} is not one of {allowed_words}", f"not one of {allowed_words}", False
     if typ in _TYPE_WORDS:
-        return f"must be {_TYPE_WORDS[typ]}, got {_quote(value)}", False
+        return f"must be {_TYPE_WORDS[typ]}, got {_quote(value)}", f"must be {_TYPE_WORDS[typ]}", False
     if typ in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         bound = next(iter(ctx.values()), "?")
         words = {"greater_than_equal": "at least", "greater_than": "more than",
                  "less_than_equal": "at most", "less_than": "less than"}[typ]
-        return f"must be {words} {bound}, got {_quote(value)}", False
+        return f"must be {words} {bound}, got {_quote(value)}", f"must be {words} {bound}", False
     msg = str(err.get("msg", typ))
-    return msg[:1].lower() + msg[1:], False
+    return msg[:1].lower() + msg[1:], f"invalid value ({typ})", False
 
 
 def validation_problems(exc: ValidationError, root: type[BaseModel], file: str,
@@ -171,9 +218,9 @@ def validation_problems(exc: ValidationError, root: type[BaseModel], file: str,
     out = []
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(err["loc"])
-        message, at_key = describe_error(err, root)
+        message, safe, at_key = describe_error(err, root)
         line, col = marks.find(loc, key=at_key)
-        out.append(Problem(file, line, col, format_loc(loc), message))
+        out.append(Problem(file, line, col, format_loc(loc), message, None if safe == message else safe))
     return out
 
 

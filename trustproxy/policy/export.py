@@ -24,8 +24,40 @@ DOC_BEGIN = "<!-- BEGIN GENERATED SCHEMA REFERENCE (python -m trustproxy.policy.
 DOC_END = "<!-- END GENERATED SCHEMA REFERENCE -->"
 
 
+ENTITY_TYPE_PATTERN = "^[A-Z][A-Z0-9_]*$"
+# (model, field, where the type string sits in that field's schema)
+_NAME_FIELDS = (("EntityRule", "type", ()), ("OutputPIIConfig", "entities", ("items",)),
+                ("RetentionConfig", "require_zero_data_retention_for", ("items",)),
+                ("GoldenExpect", "detected", ("anyOf", 0, "items")),
+                ("GoldenExpect", "actions", ("anyOf", 0, "propertyNames")))
+
+
+def entity_type_schema(language: str = "en") -> dict[str, Any]:
+    """``$defs.EntityType``: the detector's names (so editors complete them), or a custom type."""
+    from trustproxy.policy.registry import known_entity_names
+
+    return {"title": "Entity type", "description": (
+        "A type the detector reports (listed; for language '" + language + "'), or the type of one "
+        "of this policy's custom_recognizers (capitals, digits and _)."),
+        "anyOf": [{"enum": sorted(known_entity_names(language))},
+                  {"type": "string", "pattern": ENTITY_TYPE_PATTERN}]}
+
+
 def policy_json_schema() -> dict[str, Any]:
     schema = Policy.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    defs["EntityType"] = entity_type_schema()
+    ref = {"$ref": "#/$defs/EntityType"}
+    for model, name, path in _NAME_FIELDS:
+        node: Any = defs[model]["properties"][name]
+        for step in path[:-1]:
+            node = node[step]
+        if path:
+            node[path[-1]] = dict(ref)
+        else:
+            desc = node.get("description")
+            defs[model]["properties"][name] = {**ref, **({"description": desc} if desc else {})}
+    defs["CustomRecognizer"]["properties"]["type"]["pattern"] = ENTITY_TYPE_PATTERN
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
             "title": "trustproxy policy", **{k: v for k, v in schema.items() if k != "title"}}
 

@@ -18,6 +18,12 @@ Merge rules for ``extends: parent`` (the child is applied on top of the fully re
 - ``name``, ``description`` and ``tests`` are never inherited (a parent's golden examples need
   not hold once a child changes the rules).
 
+Entity type names (``entities[].type``, ``output.pii.entities``,
+``retention.require_zero_data_retention_for``, golden ``expect.detected`` / ``expect.actions``)
+must be types the detector can report (:mod:`trustproxy.policy.registry`) or types of the
+resolved policy's ``custom_recognizers``; a typo gets a did-you-mean. Turning
+``output.pii.enabled`` on with no ``output.pii.entities`` is an error (it would screen nothing).
+
 Each file must be valid on its own before it is merged (e.g. a toxicity category a child
 changes must carry its ``threshold``). ``load_policy_dir`` resolves ``extends`` within the
 directory only; ``load_policy_file`` also looks one directory up.
@@ -37,8 +43,8 @@ import yaml
 from pydantic import ValidationError
 
 from trustproxy.errors import PolicyError
-from trustproxy.policy.errors import (MarkIndex, Problem, format_loc, sort_problems, suggest,
-                                      validation_problems)
+from trustproxy.policy.errors import (Loc, MarkIndex, PolicyFileError, Problem, format_loc, sort_problems,
+                                      suggest, validation_problems)
 from trustproxy.policy.schema import Policy
 
 SUFFIXES = (".yaml", ".yml")
@@ -54,10 +60,31 @@ class LoadedPolicy:
     version: str
     path: str
     chain: list[str] = field(default_factory=list)
+    # (shown path, {field location: (line, col)}) of each file of the chain, this policy's own
+    # first: where a field is set (positions only: a YAML mark would keep the whole file text)
+    sources: tuple[tuple[str, dict[Loc, tuple[int, int]]], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.policy.name
+
+    def locate(self, loc: Loc) -> tuple[str, int | None, int | None]:
+        """The file, line and column that set the field at ``loc``: the first file of the chain
+        that writes it, else this policy's own file (a default applies)."""
+        for shown, positions in self.sources:
+            if loc in positions:
+                line, col = positions[loc]
+                return shown, line, col
+        return self.path, None, None
+
+    def problem(self, loc: Loc, message: str, safe_message: str | None = None) -> Problem:
+        """A ``Problem`` at the place that sets ``loc``."""
+        file, line, col = self.locate(loc)
+        return Problem(file, line, col, format_loc(loc), message, safe_message)
+
+
+def _positions(marks: MarkIndex) -> dict[Loc, tuple[int, int]]:
+    return {loc: (m.line + 1, m.column + 1) for loc, m in marks.values.items()}
 
 
 @dataclass
@@ -128,7 +155,7 @@ def _parse(path: Path, shown: str) -> _Raw:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(x for x in (exc.context, exc.problem) if x)
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raw.problems.append(Problem(shown, line, col, "", f"YAML syntax error: {what}"))
+        raw.problems.append(Problem(shown, line, col, "", f"YAML syntax error: {what}", "YAML syntax error"))
         return raw
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         raw.problems.append(Problem(shown, None, None, "", f"YAML error: {type(exc).__name__}"))
@@ -160,13 +187,14 @@ def _semantic_problems(raw: _Raw, data: dict[str, Any]) -> list[Problem]:
     report) even when the schema found other problems in the same file."""
     out: list[Problem] = []
 
-    def at(loc: tuple, message: str) -> None:
+    def at(loc: tuple, message: str, safe: str | None = None) -> None:
         line, col = raw.marks.find(loc)
-        out.append(Problem(raw.path, line, col, format_loc(loc), message))
+        out.append(Problem(raw.path, line, col, format_loc(loc), message, safe))
 
     name, extends = data.get("name"), data.get("extends")
     if isinstance(name, str) and name != raw.name:
-        at(("name",), f"must equal the file name without .yaml ({raw.name!r}), got {name!r}")
+        at(("name",), f"must equal the file name without .yaml ({raw.name!r}), got {name!r}",
+           "must equal the file name without .yaml")
     if isinstance(extends, str) and extends == raw.name:
         at(("extends",), "a policy cannot extend itself")
     first: dict[str, int] = {}
@@ -176,7 +204,8 @@ def _semantic_problems(raw: _Raw, data: dict[str, Any]) -> list[Problem]:
             continue
         if t in first:
             line, _ = raw.marks.find(("entities", first[t]))
-            at(("entities", i, "type"), f"duplicate entity type {t!r} (already listed at line {line})")
+            at(("entities", i, "type"), f"duplicate entity type {t!r} (already listed at line {line})",
+               f"duplicate entity type (already listed at line {line})")
         else:
             first[t] = i
     names: set[str] = set()
@@ -184,7 +213,8 @@ def _semantic_problems(raw: _Raw, data: dict[str, Any]) -> list[Problem]:
         rname, regex, deny = rec.get("name"), rec.get("regex"), rec.get("deny_list")
         if isinstance(rname, str):
             if rname in names:
-                at(("custom_recognizers", i, "name"), f"duplicate recognizer name {rname!r}")
+                at(("custom_recognizers", i, "name"), f"duplicate recognizer name {rname!r}",
+                   "duplicate recognizer name")
             names.add(rname)
         if regex is None and not deny:
             at(("custom_recognizers", i), "needs a `regex` or a non-empty `deny_list`")
@@ -199,6 +229,84 @@ def _semantic_problems(raw: _Raw, data: dict[str, Any]) -> list[Problem]:
                     at(("custom_recognizers", i, "regex"), "the regular expression matches empty text")
         if rec.get("checksum", "none") != "none" and regex is None:
             at(("custom_recognizers", i, "checksum"), "a checksum applies to `regex` matches only")
+    return out
+
+
+# ---- entity type names -----------------------------------------------------------------------
+
+def _name_locs(data: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """Every place in one file's raw data that names an entity type, and the name."""
+    out: list[tuple[Loc, str]] = []
+    for i, rule in _items(data, "entities"):
+        if isinstance(rule.get("type"), str):
+            out.append((("entities", i, "type"), rule["type"]))
+    for path in (("output", "pii", "entities"), ("retention", "require_zero_data_retention_for")):
+        node: Any = data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        for j, t in enumerate(node if isinstance(node, list) else []):
+            if isinstance(t, str):
+                out.append((path + (j,), t))
+    for k, test in _items(data, "tests"):
+        expect = test.get("expect")
+        if not isinstance(expect, dict):
+            continue
+        for j, t in enumerate(expect.get("detected") or []):
+            if isinstance(t, str):
+                out.append((("tests", k, "expect", "detected", j), t))
+        actions = expect.get("actions")
+        for t in actions if isinstance(actions, dict) else {}:
+            if isinstance(t, str):
+                out.append((("tests", k, "expect", "actions", t), t))
+    return out
+
+
+def valid_entity_names(policy: Policy) -> frozenset[str]:
+    """What ``policy`` may name: the detector's registry for its language, plus its own
+    custom recognizers' types."""
+    from trustproxy.policy.registry import known_entity_names
+
+    languages = getattr(policy, "languages", None) or [policy.language]  # `languages`: if the schema has it
+    names = frozenset().union(*(known_entity_names(str(lang)) for lang in languages))
+    return names | {c.type for c in policy.custom_recognizers}
+
+
+def _raw_valid_names(data: dict[str, Any]) -> frozenset[str]:
+    """:func:`valid_entity_names` from a file that did not validate (no ``extends``)."""
+    from trustproxy.policy.registry import known_entity_names
+
+    lang = data.get("language") if isinstance(data.get("language"), str) else "en"
+    custom = {r["type"] for _, r in _items(data, "custom_recognizers") if isinstance(r.get("type"), str)}
+    return known_entity_names(str(lang)) | custom
+
+
+def name_problems(path: str, marks: MarkIndex, data: dict[str, Any], resolved: Policy | None) -> list[Problem]:
+    """Unknown entity types in one file (checked against the *resolved* policy, so a parent's
+    custom recognizers count; ``None``: the file alone, when it did not validate), and an
+    output screen switched on with nothing to screen."""
+    out: list[Problem] = []
+    locs = _name_locs(data)
+    if locs:
+        valid = valid_entity_names(resolved) if resolved is not None else _raw_valid_names(data)
+        choices = sorted(valid)
+        for loc, name in locs:
+            if name in valid:
+                continue
+            hint = suggest(name, choices) or suggest(name.upper(), choices)
+            tail = f" (did you mean {hint!r}?)" if hint else \
+                " (not reported by any recognizer; add a custom_recognizer for it, or see docs/policies.md)"
+            line, col = marks.find(loc, key=loc[-1] == name)
+            out.append(Problem(path, line, col, format_loc(loc), f"unknown entity type {name!r}{tail}",
+                               f"unknown entity type{tail}"))
+    pii_raw = data.get("output", {}).get("pii") if isinstance(data.get("output"), dict) else None
+    if resolved is not None and isinstance(pii_raw, dict) and ("enabled" in pii_raw or "entities" in pii_raw):
+        cfg = resolved.output.pii
+        if cfg.enabled and not cfg.entities and cfg.action != "allow":
+            where: Loc = ("output", "pii", "enabled" if "enabled" in pii_raw else "entities")
+            line, col = marks.find(where)
+            out.append(Problem(path, line, col, "output.pii",
+                               "enabled with no entities: it would screen nothing; list "
+                               "output.pii.entities or set enabled: false"))
     return out
 
 
@@ -293,9 +401,17 @@ class _Resolver:
         if raw.policy is not None and not raw.problems:
             parent_name = raw.policy.extends
             if parent_name is None:
-                result = LoadedPolicy(raw.policy, policy_version(raw.policy), raw.path, [name])
+                result = LoadedPolicy(raw.policy, policy_version(raw.policy), raw.path, [name],
+                                      ((raw.path, _positions(raw.marks)),))
             else:
                 result = self._with_parent(raw, parent_name, stack + (name,))
+        if result is not None and raw.data is not None:
+            problems = name_problems(raw.path, raw.marks, raw.data, result.policy)
+            if problems:
+                self.problems.extend(problems)
+                result = None
+        elif raw.data is not None and raw.problems and ext is None:  # report every problem at once
+            self.problems.extend(name_problems(raw.path, raw.marks, raw.data, None))
         self.done[name] = result
         return result
 
@@ -303,9 +419,10 @@ class _Resolver:
         line, col = raw.marks.find(("extends",))
         known = sorted({f.stem for f in policy_files(self.directory)} - {raw.name})
         hint = suggest(parent_name, known)
+        tail = f" (did you mean {hint!r}?)" if hint else ""
         self.problems.append(Problem(
-            raw.path, line, col, "extends", f"no policy named {parent_name!r} in {self.shown_dir}"
-            + (f" (did you mean {hint!r}?)" if hint else "")))
+            raw.path, line, col, "extends", f"no policy named {parent_name!r} in {self.shown_dir}{tail}",
+            f"no such policy in this folder{tail}"))
 
     def _with_parent(self, raw: _Raw, parent_name: str, stack: tuple[str, ...]) -> LoadedPolicy | None:
         assert raw.policy is not None
@@ -340,38 +457,39 @@ class _Resolver:
         except ValidationError as exc:
             self.problems.extend(validation_problems(exc, Policy, raw.path, raw.marks))
             return None
-        return LoadedPolicy(policy, policy_version(policy), raw.path, [raw.name, *parent.chain])
+        return LoadedPolicy(policy, policy_version(policy), raw.path, [raw.name, *parent.chain],
+                            ((raw.path, _positions(raw.marks)), *parent.sources))
 
 
-def _errors(problems: list[Problem]) -> PolicyError:
-    seen: list[str] = []
-    for p in sort_problems(problems):
-        s = str(p)
-        if s not in seen:
-            seen.append(s)
-    return PolicyError(seen)
+def _errors(problems: list[Problem]) -> PolicyFileError:
+    return PolicyFileError(sort_problems(problems))
 
 
-def load_dir_partial(directory: str | os.PathLike[str]) -> tuple[dict[str, LoadedPolicy], list[str]]:
-    """Every valid policy in ``directory`` and the problems of the others (for `policy check`)."""
+def load_dir_details(directory: str | os.PathLike[str]) -> tuple[dict[str, LoadedPolicy], list[Problem]]:
+    """Every valid policy in ``directory`` and the (structured) problems of the others."""
     d = Path(directory)
     shown_dir = str(directory)
     if not d.is_dir():
-        return {}, [f"{shown_dir}: not a directory"]
+        return {}, [Problem(shown_dir, None, None, "", "not a directory")]
     r = _Resolver(d, shown_dir)
     for p in policy_files(d):
         r.parse(p, os.path.join(shown_dir, p.name))
     loaded = {name: lp for name in list(r.raw) if (lp := r.resolve(name)) is not None}
-    problems = _errors(r.problems).problems
-    return dict(sorted(loaded.items())), problems
+    return dict(sorted(loaded.items())), _errors(r.problems).details
+
+
+def load_dir_partial(directory: str | os.PathLike[str]) -> tuple[dict[str, LoadedPolicy], list[str]]:
+    """Every valid policy in ``directory`` and the problems of the others (for `policy check`)."""
+    loaded, problems = load_dir_details(directory)
+    return loaded, PolicyFileError(problems).problems
 
 
 def load_policy_dir(directory: str | os.PathLike[str]) -> dict[str, LoadedPolicy]:
-    """All policies in ``directory`` (not its subfolders), resolved; ``PolicyError`` listing
+    """All policies in ``directory`` (not its subfolders), resolved; ``PolicyFileError`` listing
     every problem if any file is invalid."""
-    loaded, problems = load_dir_partial(directory)
+    loaded, problems = load_dir_details(directory)
     if problems:
-        raise PolicyError(problems)
+        raise PolicyFileError(problems)
     return loaded
 
 
@@ -382,7 +500,7 @@ def load_loaded_file(path: str | os.PathLike[str]) -> LoadedPolicy:
     shown = str(path)
     r = _Resolver(p.parent, os.path.dirname(shown) or ".", parent_dir_too=True)
     if not p.is_file():
-        raise PolicyError([f"{shown}: no such file"])
+        raise PolicyFileError([Problem(shown, None, None, "", "no such file")])
     r.parse(p, shown)
     lp = r.resolve(p.stem)
     if r.problems or lp is None:

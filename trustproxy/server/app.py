@@ -1,11 +1,26 @@
-"""App factory and lifecycle: shared resources live in the app, loaded once."""
+"""App factory and lifecycle: shared resources live in the app, loaded once.
+
+Request ids. A client's ``x-request-id`` is kept (logged, audited, returned) only in a strict
+safe form: a UUID (``8-4-4-4-12`` hex), a ULID (26 Crockford base-32 capitals), or one of ours
+(``req_<32 hex>``, ``rid_<32 hex>``). Any other value may carry personal data
+(``Lena-Fischer-078-05-1120``), so it is neither stored nor sent back (a response header can
+end up in another party's access log): the request is recorded under ``rid_<keyed hash of the
+value>`` (HMAC-SHA256 with ``hash_key``, else a per-process key; the same id gives the same
+``rid_`` while the key stays), and that is the ``x-request-id`` the response carries.
+
+Operations endpoints. ``/readyz`` and ``/metrics`` require ``Authorization: Bearer <key>`` when
+``ops.key_sha256`` is set; with ``ops.port`` they (and ``/healthz``) are served on that separate
+port by a second small app started once the runtime is up, and the API port answers 404 there.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import re
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,10 +37,14 @@ log = logging.getLogger("trustproxy.server")
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 
-# A client's x-request-id is reused only if it looks like a correlation token: it must hold a
-# letter (an SSN or phone number never does) and no '@'. Anything else gets our own id.
-_REQUEST_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9._:-]{6,128}$")
-REQUEST_ID_KEY = web.RequestKey("request_id", str)
+# The only client request ids kept as they are (module docstring): UUID, ULID, ours.
+_SAFE_REQUEST_ID = re.compile(
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[0-9A-HJKMNP-TV-Z]*[A-HJKMNP-TV-Z])[0-9A-HJKMNP-TV-Z]{26}"
+    r"|(?:req|rid)_[0-9a-f]{32})$")
+REQUEST_ID_KEY = web.RequestKey("request_id", str)   # the id we log, audit and return
+REQUEST_ID_HASH_KEY = web.AppKey("request_id_hash_key", bytes)
+OPS_PATHS = frozenset({"/readyz", "/metrics"})
 CLIENT_KEY = web.RequestKey("client", object)
 AUDITED = web.RequestKey("audited", bool)  # a RequestContext exists and will write the audit event
 
@@ -54,12 +73,19 @@ def error_response(err: TrustProxyError, request_id: str | None = None, path: st
     return web.json_response(render_error(err, path), status=err.status, headers=headers)
 
 
+def resolve_request_id(client_id: str, key: bytes) -> str:
+    """The id to record and return for a request whose ``x-request-id`` is ``client_id``."""
+    if not client_id:
+        return "req_" + uuid.uuid4().hex
+    if _SAFE_REQUEST_ID.match(client_id):
+        return client_id
+    return "rid_" + hmac.new(key, client_id.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:32]
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                                 ) -> web.StreamResponse:
-    rid = request.headers.get("x-request-id", "")
-    if not _REQUEST_ID.match(rid):
-        rid = "req_" + uuid.uuid4().hex
+    rid = resolve_request_id(request.headers.get("x-request-id", ""), request.app[REQUEST_ID_HASH_KEY])
     request[REQUEST_ID_KEY] = rid
     try:
         resp = await handler(request)
@@ -116,15 +142,78 @@ def authenticate(settings: Settings, header: str | None) -> Client | None:
     return found
 
 
+def authenticate_ops(settings: Settings, header: str | None) -> None:
+    """``/readyz`` and ``/metrics``: the operations key, if one is configured."""
+    want = settings.ops.key_sha256
+    if want is None:
+        return
+    if not header or not header.startswith("Bearer "):
+        raise AuthenticationError("This endpoint needs the operations key: send 'Authorization: Bearer <key>'.")
+    if not hmac.compare_digest(hash_key(header[7:].strip()), want):
+        raise AuthenticationError("Invalid operations key.")
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                           ) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
     if request.path.startswith("/v1/"):
         header = request.headers.get("Authorization")
         if header is None and "x-api-key" in request.headers:  # the Anthropic SDK and Claude Code send it here
             header = "Bearer " + request.headers["x-api-key"]
-        request[CLIENT_KEY] = authenticate(request.app[SETTINGS], header)
+        request[CLIENT_KEY] = authenticate(settings, header)
+    elif request.path in OPS_PATHS:
+        if settings.ops.port is not None:  # served on the operations port only
+            raise NotFound("Unknown endpoint for this port (operations endpoints are on the operations port).")
+        authenticate_ops(settings, request.headers.get("Authorization"))
     return await handler(request)
+
+
+@web.middleware
+async def _ops_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+    try:
+        if request.path in OPS_PATHS:
+            authenticate_ops(request.app[SETTINGS], request.headers.get("Authorization"))
+        return await handler(request)
+    except TrustProxyError as err:
+        return error_response(err)
+    except web.HTTPNotFound:
+        return error_response(NotFound("Unknown endpoint; the operations port serves /healthz, /readyz, /metrics."))
+
+
+class OpsServer:
+    """The operations port: /healthz, /readyz, /metrics of the main app's runtime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runner: web.AppRunner | None = None
+
+    async def start(self, app: web.Application) -> None:
+        from trustproxy.server import routes
+
+        port = self.settings.ops.port
+        if port is None:
+            return
+        ops = web.Application(middlewares=[_ops_middleware])
+        ops[SETTINGS] = self.settings
+        ops[RUNTIME] = app[RUNTIME]
+        ops.router.add_get("/healthz", routes.healthz)
+        ops.router.add_get("/readyz", routes.readyz)
+        ops.router.add_get("/metrics", routes.metrics)
+        self.runner = web.AppRunner(ops, access_log=None)
+        await self.runner.setup()
+        host = self.settings.ops.host or self.settings.host
+        await web.TCPSite(self.runner, host, port).start()
+        log.info("operations endpoints on http://%s:%s (/healthz, /readyz, /metrics)", host, port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+OPS_SERVER = web.AppKey("ops_server", OpsServer)
 
 
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -143,7 +232,15 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_id_middleware, auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[REQUEST_ID_HASH_KEY] = (settings.hash_key or "").encode("utf-8") or secrets.token_bytes(32)
+    ops = app[OPS_SERVER] = OpsServer(settings)
     app.cleanup_ctx.append(_runtime_ctx)
+    app.on_startup.append(ops.start)  # after the runtime: the probe answers once it is up
+
+    async def _stop_ops(app: web.Application) -> None:
+        await ops.stop()
+
+    app.on_shutdown.append(_stop_ops)
     routes.setup(app)
     return app
 

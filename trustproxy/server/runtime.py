@@ -27,7 +27,9 @@ class Runtime:
         self.policies: Any = None
         self.metrics: Any = None
         self.audit: Any = None
-        self._batchers: dict[Any, Any] = {}
+        self._batchers: dict[str, Any] = {}
+        self._detectors: dict[tuple[str, str], Any] = {}
+        self._scorer_info: dict[tuple[str, str], dict[str, Any]] = {}
         self._watch_task: asyncio.Task[None] | None = None
         self.ready = False
 
@@ -39,88 +41,90 @@ class Runtime:
 
     async def _start(self) -> None:
         from trustproxy.metrics import Metrics
+        from trustproxy.policy.registry import quiet_presidio_language_warnings
         from trustproxy.policy.store import PolicyStore
         from trustproxy.providers import Provider
 
         loop = asyncio.get_running_loop()
         from trustproxy.audit import build_audit_log
 
+        quiet_presidio_language_warnings()
         self.audit = build_audit_log(self.settings.audit)
-        self.policies = PolicyStore(str(self.settings.resolved_policy_dir()), default=self.settings.default_policy,
-                                    required=self._policy_names(), on_reload=self._on_reload)
+        policy_dir = self.settings.resolved_policy_dir()
+        log.info("policies from %s (%s)", policy_dir, self.settings.policy_dir_source())
+        # load, compile and prepare every policy (models loaded and smoke-tested) off the loop,
+        # before the first request; a policy that cannot be prepared stops the start-up
+        self.policies = await loop.run_in_executor(self.executor, lambda: PolicyStore(
+            str(policy_dir), default=self.settings.default_policy, required=self._policy_names(),
+            on_reload=self._on_reload, prepare=self.prepare_policy))
         self.metrics = Metrics(routes=self.settings.routes, policies=self.policies.policies)
         self.provider = await loop.run_in_executor(self.executor, Provider, self.settings)
-        # load every model the policies need now, not on the first request
-        for loaded in self.policies.policies.values():
-            await loop.run_in_executor(self.executor, self.prepare_policy, loaded.policy)
         self._watch_task = asyncio.create_task(self.policies.watch())
         self.ready = True
-        for name, info in self.scorer_status().items():
-            log.info("policy %s: toxicity scorer %s", name, info.get("scorer"))
 
     def _policy_names(self) -> set[str]:
         return {c.policy for c in self.settings.clients if c.policy} | \
                {r.policy for r in self.settings.routes.values() if r.policy}
 
     def _on_reload(self, ok: bool) -> None:
-        """Called from the watcher's thread: count the reload and load any model a new policy
-        needs now, so no request loads one on the event loop."""
+        """Called from the watcher's thread after a reload attempt. The new set was prepared
+        before it was swapped in (or it was refused); only the metrics are left to update."""
         if self.metrics is not None:
             self.metrics.policy_reload(ok)
-        if not ok or self.policies is None:
-            return
-        if self.metrics is not None:
-            self.metrics.set_allowed(policies=self.policies.policies)
-        for loaded in self.policies.policies.values():
-            try:
-                self.prepare_policy(loaded.policy)
-            except Exception as exc:  # noqa: BLE001 - its requests will fail closed with guard_failed
-                log.error("policy %s: cannot load what it needs (%s)", loaded.name, type(exc).__name__)
+            if ok and self.policies is not None:
+                self.metrics.set_allowed(policies=self.policies.policies)
 
-    def prepare_policy(self, policy: Policy) -> None:
-        """Load the detector and the scorer a policy needs (sync, heavy)."""
-        from trustproxy.pii.detector import get_detector
-        from trustproxy.toxicity import load_scorer
+    # ---- preparing policies (sync, heavy: only ever called off the event loop) -----------------
+    def prepare_policy(self, loaded: Any) -> Any:
+        """Compile ``loaded`` and prepare it: its detector and scorer loaded and smoke-tested
+        (``trustproxy.policy.compiled``). Raises ``PolicyFileError``; the store then keeps the
+        previous set in force."""
+        from trustproxy.policy.compiled import compile_policy, prepare
+        from trustproxy.toxicity.commands import describe
 
-        get_detector(policy.nlp_model, policy.language)
-        if not self.hash_key and any(r.action.value == "hash" for r in policy.entities):
-            raise PolicyError([f"policy '{policy.name}' uses the hash action but no hash key is configured "
-                               "(set TRUSTPROXY_HASH_KEY)"])
-        tox = policy.output.toxicity
-        if tox.enabled or tox.screen_prompts:
-            load_scorer(tox)  # raises ScorerUnavailable: the policy does not start
+        compiled = prepare(compile_policy(loaded, hash_key=self.hash_key), _Models(self))
+        tox = compiled.policy.output.toxicity
+        self._scorer_info[(compiled.name, compiled.version)] = describe(tox) if tox.enabled else \
+            {"enabled": False, "ready": True, "scorer": None}
+        return compiled
 
-    def detector(self, policy: Policy) -> Any:
+    def load_detector(self, nlp_model: str, language: str) -> Any:
+        """Load (once) and register a detector for requests to find."""
         from trustproxy.pii.detector import get_detector
 
-        return get_detector(policy.nlp_model, policy.language)
+        det = get_detector(nlp_model, language)
+        self._detectors[(nlp_model, language)] = det
+        return det
 
-    def batcher(self, policy: Policy) -> Any:
+    def load_scorer(self, cfg: Any) -> Any:
+        """Load (once) the scorer and register its batcher for requests to find."""
         from trustproxy.toxicity import BatchingScorer, load_scorer
 
-        key = policy.output.toxicity.model_dump_json(include={"scorer", "detoxify_variant", "checkpoint",
-                                                             "huggingface_config_path", "fallback"})
-        b = self._batchers.get(key)
+        scorer = load_scorer(cfg)
+        key = _scorer_key(cfg)
+        if key not in self._batchers:
+            self._batchers[key] = BatchingScorer(scorer, executor=self.executor)
+        return scorer
+
+    # ---- what requests use: lookups only (never a model load, never a loading lock) ------------
+    def detector(self, policy: Policy) -> Any:
+        det = self._detectors.get((policy.nlp_model, policy.language))
+        if det is None:  # fail closed: a policy that serves was prepared, so this is a bug
+            log.error("no prepared detector for policy %s", policy.name)
+            raise GuardFailed("PII detection is not ready for this policy; the request was not sent.")
+        return det
+
+    def batcher(self, policy: Policy) -> Any:
+        b = self._batchers.get(_scorer_key(policy.output.toxicity))
         if b is None:
-            try:
-                scorer = load_scorer(policy.output.toxicity)
-            except GuardFailed:
-                raise  # ScorerUnavailable names the path, never user text
-            except Exception as exc:  # noqa: BLE001
-                raise GuardFailed("The toxicity scorer for this policy is not available.") from exc
-            b = self._batchers[key] = BatchingScorer(scorer, executor=self.executor)
+            log.error("no prepared toxicity scorer for policy %s", policy.name)
+            raise GuardFailed("The toxicity scorer for this policy is not available.")
         return b
 
     def scorer_status(self) -> dict[str, dict[str, Any]]:
-        from trustproxy.toxicity.commands import describe
-
-        out = {}
-        for name, loaded in self.policies.policies.items():
-            try:
-                out[name] = describe(loaded.policy.output.toxicity)
-            except Exception as exc:  # noqa: BLE001
-                out[name] = {"scorer": None, "error": type(exc).__name__}
-        return out
+        """The active toxicity scorer per policy, as found when it was prepared (no loading)."""
+        return {name: self._scorer_info.get((name, cp.version), {"scorer": None})
+                for name, cp in self.policies.policies.items()}
 
     async def run_guard(self, fn: Any, *args: Any, timeout: float | None = None) -> Any:
         """Run a heavy guard step off the event loop, with a timeout (fail closed)."""
@@ -203,6 +207,25 @@ class Runtime:
             latency_ms={k: ctx.latency.get(k, 0.0) for k in ("detection", "provider", "screening", "total")},
             error_code=ctx.error_code)
         self.audit.emit(event)
+
+
+class _Models:
+    """``trustproxy.policy.compiled.Models`` over a runtime: what ``prepare`` loads is
+    registered where requests look it up."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def detector(self, nlp_model: str, language: str) -> Any:
+        return self.rt.load_detector(nlp_model, language)
+
+    def scorer(self, cfg: Any) -> Any:
+        return self.rt.load_scorer(cfg)
+
+
+def _scorer_key(cfg: Any) -> str:
+    return str(cfg.model_dump_json(include={"scorer", "detoxify_variant", "checkpoint",
+                                            "huggingface_config_path", "fallback"}))
 
 
 _ACTIONS = {"mask", "redact", "hash", "synthetic", "block", "allow", "flag"}
