@@ -93,6 +93,11 @@ class AuditSettings(_Strict):
     backups: int = Field(10, ge=0)
 
 
+class PlaygroundSettings(_Strict):
+    enabled: bool = Field(True, description="Serve the policy playground (GET /playground and POST /v1/trust/playground). "
+                          "It answers on loopback, or with a client key; never on an open non-loopback address.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRUSTPROXY_", env_nested_delimiter="__", extra="forbid")
 
@@ -108,6 +113,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(20.0, ge=0)
     hash_key: str | None = Field(None, description="Secret for the `hash` action; set it via TRUSTPROXY_HASH_KEY.")
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    playground: PlaygroundSettings = Field(default_factory=PlaygroundSettings)
     log_level: str = "INFO"
 
     @classmethod
