@@ -449,7 +449,8 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
     out.sent.append(Sent("basic auth", r.status_code, dict(r.headers), r.text))
     # the dry-run endpoint and other reads
     call("inspect", "/v1/trust/inspect", {"text": PROMPT}, outcome="ok")  # a dry run: audited, its body is the caller's own text
-    call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, outcome="ok")
+    call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, key=BLOCK_CLIENT_KEY,
+         outcome="ok")  # its own policy: a client may dry-run only what it is entitled to
     for path in ("/v1/models", "/healthz", f"/v1/{EMAIL}"):
         r = http.get(path, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
         out.sent.append(Sent(f"GET {path}", r.status_code, dict(r.headers), r.text))
