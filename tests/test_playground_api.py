@@ -318,6 +318,7 @@ def test_page_is_self_contained_with_a_strict_csp(env: Any) -> None:
         a = httpx.get(proxy.url + f"/playground/{asset}")
         assert a.status_code == 200 and a.headers["content-security-policy"] == csp
         assert not re.search(r"https?://", a.text), asset  # no third-party origin
+    assert httpx.get(proxy.url + "/playground/favicon.svg").status_code == 200
     js = httpx.get(proxy.url + "/playground/app.js").text
     assert "innerHTML" not in js and "eval(" not in js and "localStorage" not in js and "sessionStorage" not in js
 

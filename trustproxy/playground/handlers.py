@@ -39,7 +39,8 @@ _SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 _ASSETS = {"/playground": ("index.html", "text/html"), "/playground/app.js": ("app.js", "text/javascript"),
-           "/playground/app.css": ("app.css", "text/css")}
+           "/playground/app.css": ("app.css", "text/css"),
+           "/playground/favicon.svg": ("favicon.svg", "image/svg+xml")}
 
 
 def _asset(name: str) -> bytes:
