@@ -346,3 +346,19 @@ def test_non_loopback_needs_a_client_key() -> None:
         assert r.status_code == 401
         r = httpx.post(proxy.url + "/v1/trust/playground", json={"op": "policies"}, headers={"Authorization": "Bearer k-a"})
         assert r.status_code == 200 and [p["name"] for p in r.json()["policies"]] == ["default"]
+
+
+def test_only_its_own_origin_may_call() -> None:
+    with ProxyServer(_settings()) as proxy:
+        url = proxy.url + "/v1/trust/playground"
+        ok = httpx.post(url, json={"op": "policies"}, headers={"Origin": proxy.url})
+        assert ok.status_code == 200
+        # a cross-site page: a simple text/plain post, or a JSON one from another origin
+        r = httpx.post(url, content=b'{"op": "policies"}', headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415
+        r = httpx.post(url, json={"op": "policies"}, headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "cross_origin"
+        # a DNS name rebound to 127.0.0.1 reaching a keyless proxy
+        r = httpx.post(url, json={"op": "policies"}, headers={"Host": "rebound.evil.example:8080"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "loopback_only"
+        assert "access-control-allow-origin" not in {k.lower() for k in ok.headers}

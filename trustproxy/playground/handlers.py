@@ -70,6 +70,25 @@ def _text(raw: dict[str, Any], key: str, *, required: bool = False) -> str | Non
     return v
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def _check_caller(request: web.Request, keyless: bool) -> None:
+    """Only the page (or a script) of this proxy's own origin: JSON bodies only (a cross-site
+    form or ``text/plain`` post cannot send one without a CORS preflight, which is never
+    granted), an ``Origin``, when sent, equal to this host, and without client keys a loopback
+    ``Host`` (so a rebinding DNS name cannot reach a keyless proxy)."""
+    if request.content_type != "application/json":
+        raise InvalidRequest("Send the body as application/json.", status=415, code="unsupported_media_type")
+    host = request.headers.get("Host", "")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+        raise InvalidRequest("Cross-origin calls to the playground are refused.", status=403, code="cross_origin")
+    if keyless and host.rsplit(":", 1)[0] not in _LOOPBACK_HOSTS and host not in _LOOPBACK_HOSTS:
+        raise InvalidRequest("Without client keys the playground answers only to a loopback host name.",
+                             status=403, code="loopback_only")
+
+
 async def endpoint(request: web.Request) -> web.Response:
     from trustproxy.server.app import AUDITED, CLIENT_KEY, REQUEST_ID_KEY, RUNTIME, SETTINGS
     from trustproxy.server.routes import read_json
@@ -77,6 +96,7 @@ async def endpoint(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if not playground_available(settings):
         raise NotFound("The playground is switched off on this proxy.")
+    _check_caller(request, keyless=not settings.clients)
     rt = request.app[RUNTIME]
     client = request.get(CLIENT_KEY)
     raw = await read_json(request)
