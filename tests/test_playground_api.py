@@ -32,6 +32,11 @@ ROUTEPOL = """name: routepol
 extends: default
 entities:
   - {type: EMAIL_ADDRESS, action: redact}
+retention:
+  require_zero_data_retention_for: [CREDIT_CARD]
+output:
+  toxicity:
+    screen_prompts: true
 """
 OTHER = """name: other
 extends: default
@@ -54,7 +59,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyServer,
     with FakeOpenAI(model="m") as fake:
         p = fake.litellm_params()
         route = Route(model=p["model"], api_base=p["api_base"], max_retries=0)
-        settings = Settings(routes={"m": route, "m-routed": route.model_copy(update={"policy": "routepol"})},
+        settings = Settings(routes={"m": route, "m-routed": route.model_copy(update={"policy": "routepol"}),
+                                    "m-routed-zdr": route.model_copy(update={"policy": "routepol",
+                                                                             "zero_data_retention": True})},
                             clients=clients, policy_dir=str(pdir),
                             audit={"stdout": False, "path": str(audit)})
         with ProxyServer(settings) as proxy:
@@ -362,3 +369,26 @@ def test_only_its_own_origin_may_call() -> None:
         r = httpx.post(url, json={"op": "policies"}, headers={"Host": "rebound.evil.example:8080"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "loopback_only"
         assert "access-control-allow-origin" not in {k.lower() for k in ok.headers}
+
+
+def test_the_request_checks_after_masking(env: Any) -> None:
+    """As a real request: the route's zero-data-retention requirement, the prompt screen."""
+    proxy, fake = env[0], env[1]
+
+    def body(model: str, text: str) -> dict[str, Any]:
+        return {"model": model, "messages": [{"role": "user", "content": text}]}
+
+    card = "pay with 4111 1111 1111 1111"
+    dry = post(proxy, "/v1/trust/inspect", {"request": body("m-routed", card), "reply": "ok"}).json()
+    assert dry["policy"] == "routepol" and dry["refusal"] == "zero_data_retention_required"
+    assert "CREDIT_CARD" in dry["refusal_message"] and "reply" in dry and dry["reply"] is None
+    real = post(proxy, "/v1/chat/completions", body("m-routed", card))
+    assert real.status_code == 403 and real.json()["error"]["code"] == dry["refusal"]
+    ok = post(proxy, "/v1/trust/inspect", {"request": body("m-routed-zdr", card)}).json()
+    assert ok["refusal"] is None
+    rude = "You are a stupid idiot."
+    dry = pg(proxy, {"op": "run", "input": body("m-routed", rude)}).json()["live"]
+    assert dry["refusal"] == "prompt_blocked" and dry["reply"] is None
+    fake.reset()
+    real = post(proxy, "/v1/chat/completions", body("m-routed", rude))
+    assert real.status_code == 400 and real.json()["error"]["code"] == "prompt_blocked" and not fake.requests

@@ -118,6 +118,8 @@ class InputResult:
     actions: dict[str, int]
     route: str | None = None
     vault: Any = None  # the request's Vault (for the reply); dropped by ``close``
+    refusal: str | None = None          # a later request check that would refuse it (error code)
+    refusal_message: str | None = None  # its message (types and names only)
 
     @property
     def blocked(self) -> bool:
@@ -161,7 +163,8 @@ class DryRun:
     policy: str
     version: str
     input: InputResult
-    reply: ReplyResult | None
+    reply: ReplyResult | None  # None: not asked for, or the request would be refused
+    with_reply: bool = False
 
     # the inspect/golden contract
     @property
@@ -188,13 +191,14 @@ class DryRun:
             "detected": [asdict(d) for d in inp.detected], "blocked": inp.blocked,
             "blocked_types": inp.blocked_types, "provider_text": inp.provider_text,
             "entities": inp.entities, "actions": inp.actions,
+            "refusal": inp.refusal, "refusal_message": inp.refusal_message,
             "slots": [{"path": s.path, "kind": s.kind, "original": s.original, "provider": s.provider,
                        "detections": [asdict(d) for d in s.detections]} for s in inp.slots],
         }
         if inp.kind == "chat":
             out["provider_body"] = inp.provider_doc
-        if self.reply is not None:
-            out["reply"] = asdict(self.reply)
+        if self.with_reply:
+            out["reply"] = asdict(self.reply) if self.reply is not None else None
         return out
 
 
@@ -408,11 +412,45 @@ class Guards(Scoring, Protocol):
     def detector(self, policy: Policy) -> Any: ...
 
 
+def _user_texts(parsed: ParsedInput) -> list[str]:
+    if parsed.kind == "text":
+        return [str(parsed.doc.get("input", ""))]
+    texts = []
+    for m in parsed.doc.get("messages", []):
+        if m.get("role") == "user":
+            c = m.get("content")
+            texts.append(c if isinstance(c, str) else "".join(p.get("text", "") for p in c or []))
+    return [t for t in texts if t]
+
+
+async def _request_checks(policy: Policy, parsed: ParsedInput, inp: InputResult, guards: Guards,
+                          zero_data_retention: bool | None) -> None:
+    """The request path's checks after masking: the route's zero-data-retention requirement
+    (when the route is known) and the prompt toxicity screen."""
+    from trustproxy.toxicity import screen_prompt
+
+    required = sorted(set(policy.retention.require_zero_data_retention_for) & set(inp.entities))
+    if zero_data_retention is False and required:
+        inp.refusal = "zero_data_retention_required"
+        inp.refusal_message = (f"Policy '{policy.name}' requires a zero-data-retention route for requests carrying "
+                               f"{', '.join(required)}; route '{parsed.route}' is not marked zero_data_retention.")
+        return
+    tox = policy.output.toxicity
+    if tox.screen_prompts:
+        try:
+            await screen_prompt(guards.batcher(policy), tox, _user_texts(parsed))
+        except PolicyBlocked as exc:
+            inp.refusal, inp.refusal_message = "prompt_blocked", exc.message
+
+
 async def dry_run(policy: Policy, version: str, value: str | dict[str, Any] | ParsedInput,
-                  guards: Guards, *, reply: str | None = None, with_reply: bool = True) -> DryRun:
-    """THE dry run: the input masked as the request path masks it and, if ``with_reply``, a
-    scripted reply (default: the echo of what the provider received) screened as the
-    response path screens it. No provider is called; the Vault is cleared before returning."""
+                  guards: Guards, *, reply: str | None = None, with_reply: bool = True,
+                  zero_data_retention: bool | None = None) -> DryRun:
+    """THE dry run: the input masked as the request path masks it, the request checks that
+    follow (``zero_data_retention``: whether the body's route has it, None if unknown), and,
+    if ``with_reply``, a scripted reply (default: the echo of what the provider received)
+    screened as the response path screens it. No provider is called; the Vault is cleared
+    before returning."""
     parsed = value if isinstance(value, ParsedInput) else parse_input(value)
     detector = guards.detector(policy)
     try:
@@ -423,14 +461,21 @@ async def dry_run(policy: Policy, version: str, value: str | dict[str, Any] | Pa
         raise GuardFailed("PII detection failed.") from None
     try:
         rep = None
-        if with_reply and not inp.blocked:
+        if not inp.blocked:
+            try:
+                await _request_checks(policy, parsed, inp, guards, zero_data_retention)
+            except TrustProxyError:
+                raise
+            except Exception:  # noqa: BLE001
+                raise GuardFailed("Screening the prompt failed.") from None
+        if with_reply and not inp.blocked and inp.refusal is None:
             try:
                 rep = await screen_reply(policy, inp, reply, detector, guards, version)
             except TrustProxyError:
                 raise
             except Exception:  # noqa: BLE001
                 raise GuardFailed("Screening the scripted reply failed.") from None
-        return DryRun(policy.name, version, inp, rep)
+        return DryRun(policy.name, version, inp, rep, with_reply)
     finally:
         inp.close()
 

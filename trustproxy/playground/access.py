@@ -58,6 +58,12 @@ def resolve(rt: Any, client: Client | None, name: Any, *, route: str | None = No
     return policies[name]
 
 
+def route_zero_data_retention(settings: Settings, route: str | None) -> bool | None:
+    """Whether a request body's route is zero-data-retention (None: no known route)."""
+    cfg = settings.routes.get(route) if route else None
+    return None if cfg is None else cfg.zero_data_retention
+
+
 class RuntimeGuards:
     """The server runtime as the dry run's ``Guards``: the process-wide detectors and scorers,
     heavy work in the guard pool with the detection timeout."""

@@ -42,9 +42,10 @@ def compare(live: DryRun, draft: DryRun) -> dict[str, Any]:
     return {
         "changes": changes,
         "blocked": {"live": live.blocked, "draft": draft.blocked},
+        "refusal": {"live": live.input.refusal, "draft": draft.input.refusal},
         "provider_text": {"live": live.provider_text, "draft": draft.provider_text,
                           "changed": live.provider_text != draft.provider_text or live.blocked != draft.blocked},
         "user_text": {"live": live_user, "draft": draft_user, "changed": live_user != draft_user},
         "same": not changes and live.blocked == draft.blocked and live.provider_text == draft.provider_text
-        and live_user == draft_user,
+        and live_user == draft_user and live.input.refusal == draft.input.refusal,
     }

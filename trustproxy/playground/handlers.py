@@ -23,7 +23,8 @@ from aiohttp import web
 
 from trustproxy.dryrun import DryRun, ParsedInput, dry_run, golden_inspector, parse_input
 from trustproxy.errors import InvalidRequest, NotFound, TrustProxyError
-from trustproxy.playground.access import RuntimeGuards, entitled, playground_available, resolve
+from trustproxy.playground.access import (RuntimeGuards, entitled, playground_available, resolve,
+                                          route_zero_data_retention)
 from trustproxy.playground.compare import compare
 from trustproxy.playground.draft import DraftCheck, load_draft, runtime_problems
 from trustproxy.policy.loader import LoadedPolicy
@@ -164,13 +165,15 @@ async def _run(rt: Any, loaded: LoadedPolicy, parsed: ParsedInput, raw: dict[str
                parents: dict[str, LoadedPolicy]) -> dict[str, Any]:
     reply = _text(raw, "reply")
     guards = RuntimeGuards(rt)
-    live_run = await dry_run(loaded.policy, loaded.version, parsed, guards, reply=reply)
+    zdr = route_zero_data_retention(rt.settings, parsed.route)
+    live_run = await dry_run(loaded.policy, loaded.version, parsed, guards, reply=reply, zero_data_retention=zdr)
     out: dict[str, Any] = {"live": live_run.to_json()}
     if raw.get("draft") is not None:
         check = _draft(rt, loaded, raw, parents)
         d = _draft_json(check)
         if check.ok and check.loaded is not None:
-            draft_run: DryRun = await dry_run(check.loaded.policy, check.loaded.version, parsed, guards, reply=reply)
+            draft_run: DryRun = await dry_run(check.loaded.policy, check.loaded.version, parsed, guards, reply=reply,
+                                              zero_data_retention=zdr)
             d["result"] = draft_run.to_json()
             out["diff"] = compare(live_run, draft_run)
         out["draft"] = d

@@ -188,7 +188,7 @@ async def inspect(request: web.Request) -> web.Response:
     may use, else 404) and ``reply`` (a scripted provider reply: what the user would get back).
     Calls no provider."""
     from trustproxy.dryrun import dry_run, parse_input
-    from trustproxy.playground.access import RuntimeGuards, resolve
+    from trustproxy.playground.access import RuntimeGuards, resolve, route_zero_data_retention
 
     rt = request.app[RUNTIME]
     raw = await read_json(request)
@@ -202,7 +202,8 @@ async def inspect(request: web.Request) -> web.Response:
     client = request.get(CLIENT_KEY)
     loaded = resolve(rt, client, raw.get("policy"), route=parsed.route)
     result = await dry_run(loaded.policy, loaded.version, parsed, RuntimeGuards(rt), reply=reply,
-                           with_reply=reply is not None)
+                           with_reply=reply is not None,
+                           zero_data_retention=route_zero_data_retention(rt.settings, parsed.route))
     request[AUDITED] = True
     rt.observe_refusal(request[REQUEST_ID_KEY], client, 200, None, outcome="ok", route="inspect", loaded=loaded)
     return web.json_response(result.to_json(), dumps=lambda o: json.dumps(o, ensure_ascii=False))

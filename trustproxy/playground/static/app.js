@@ -123,10 +123,11 @@
     const box = $("provider");
     if (result.blocked) {
       box.replaceChildren(el("span", { class: "blocked" }, "Blocked by the policy (" + result.blocked_types.join(", ") + "): nothing is sent."));
-    } else if (result.input_kind === "text") {
-      box.textContent = result.provider_text;
     } else {
-      box.textContent = JSON.stringify(result.provider_body, null, 2);
+      box.replaceChildren(result.input_kind === "text" ? result.provider_text : JSON.stringify(result.provider_body, null, 2));
+      if (result.refusal) {
+        box.prepend(el("span", { class: "blocked" }, "Refused before it is sent (" + result.refusal + "): " + result.refusal_message), "\n\n");
+      }
     }
   }
 
@@ -136,7 +137,7 @@
     notes.replaceChildren();
     const r = result.reply;
     if (!r) {
-      box.replaceChildren(el("span", { class: "blocked" }, "No reply: the request is refused with an error naming the types."));
+      box.replaceChildren(el("span", { class: "blocked" }, "No reply: the request is refused with an error" + (result.refusal ? " (" + result.refusal + ")." : " naming the types.")));
       return;
     }
     box.replaceChildren(r.blocked ? el("span", { class: "blocked" }, r.user_text) : r.user_text);
