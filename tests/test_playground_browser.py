@@ -125,12 +125,13 @@ def test_broken_draft_shows_file_line_col(browser: "Browser", proxy: ProxyServer
     first = page.locator("#draft-out .problem button").first
     expect(first).to_contain_text("default.yaml:33:")
     expect(first).to_contain_text("entities[1].action: 'mask_all' is not one of mask, redact, hash, synthetic, block, allow")
-    shot(page, "draft-error", tmp_path)
     first.click()  # jumps to the line in the editor
+    shot(page, "draft-error", tmp_path)
     assert page.evaluate("document.activeElement.id") == "draft"
     selected = page.evaluate("(() => { const t = document.getElementById('draft'); "
                              "return t.value.slice(t.selectionStart, t.selectionEnd); })()")
     assert "mask_all" in selected
+    assert page.evaluate("document.getElementById('draft').scrollTop") > 0  # scrolled to the line
     assert problems == []
     page.close()
 

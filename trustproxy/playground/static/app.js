@@ -187,6 +187,8 @@
     const start = offset + Math.max(0, (col || 1) - 1);
     ta.focus();
     ta.setSelectionRange(start, offset + (lines[line - 1] || "").length);
+    const lineHeight = parseFloat(getComputedStyle(ta).lineHeight) || 18;
+    ta.scrollTop = Math.max(0, (line - 4) * lineHeight); // show the line, with a little context above
   }
 
   function problemList(problems) {
