@@ -392,3 +392,19 @@ def test_the_request_checks_after_masking(env: Any) -> None:
     fake.reset()
     real = post(proxy, "/v1/chat/completions", body("m-routed", rude))
     assert real.status_code == 400 and real.json()["error"]["code"] == "prompt_blocked" and not fake.requests
+
+
+def test_a_second_call_while_one_runs_gets_a_fast_503() -> None:
+    from trustproxy.playground.handlers import BUSY
+
+    with ProxyServer(_settings()) as proxy:
+        assert proxy.app is not None
+        busy = proxy.app[BUSY]
+        proxy.call(busy.acquire())  # a dry run in progress
+        try:
+            r = httpx.post(proxy.url + "/v1/trust/playground", json={"op": "policies"}, timeout=5)
+            assert r.status_code == 503 and r.headers["retry-after"] == "1"
+            assert r.json()["error"]["code"] == "playground_busy"
+        finally:
+            proxy.loop.call_soon_threadsafe(busy.release)
+        assert httpx.post(proxy.url + "/v1/trust/playground", json={"op": "policies"}).status_code == 200

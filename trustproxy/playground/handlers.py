@@ -15,6 +15,7 @@ The endpoint takes ``{"op": ..., ...}`` (values only in POST bodies, never in UR
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib import resources
 from typing import Any
@@ -30,6 +31,9 @@ from trustproxy.playground.draft import DraftCheck, load_draft, runtime_problems
 from trustproxy.policy.loader import LoadedPolicy
 
 MAX_GOLDEN = 200
+# One playground call at a time per process: its dry runs share the guard pool with live
+# traffic, so a second one gets a fast 503 instead of queueing behind it.
+BUSY = web.AppKey("playground_busy", asyncio.Semaphore)
 
 # script-src 'self' only: no inline script, no eval, no third-party origin anywhere.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -104,6 +108,19 @@ async def endpoint(request: web.Request) -> web.Response:
     if not isinstance(raw, dict) or raw.get("op") not in ("policies", "source", "run", "check", "test"):
         raise InvalidRequest("Send {\"op\": \"policies\" | \"source\" | \"run\" | \"check\" | \"test\", ...}.",
                              param="op")
+    busy = request.app[BUSY]
+    if busy.locked():
+        raise TrustProxyError("The playground is busy with another dry run; try again in a moment.", status=503,
+                              code="playground_busy", headers={"Retry-After": "1"})
+    async with busy:
+        out, loaded = await _dispatch(rt, settings, client, raw)
+    request[AUDITED] = True
+    rt.observe_refusal(request[REQUEST_ID_KEY], client, 200, None, outcome="ok", route="playground", loaded=loaded)
+    return _json(out)
+
+
+async def _dispatch(rt: Any, settings: Any, client: Any, raw: dict[str, Any]
+                    ) -> tuple[dict[str, Any], LoadedPolicy | None]:
     op = raw["op"]
     live = rt.policies.policies
     names = entitled(settings, live, client)
@@ -122,9 +139,7 @@ async def endpoint(request: web.Request) -> web.Response:
             out = await _run(rt, loaded, parsed, raw, {n: live[n] for n in names})
         else:
             out = await _check_or_test(rt, loaded, raw, {n: live[n] for n in names}, test=op == "test")
-    request[AUDITED] = True
-    rt.observe_refusal(request[REQUEST_ID_KEY], client, 200, None, outcome="ok", route="playground", loaded=loaded)
-    return _json(out)
+    return out, loaded
 
 
 def _input(raw: dict[str, Any]) -> ParsedInput:
@@ -209,6 +224,7 @@ async def _check_or_test(rt: Any, loaded: LoadedPolicy, raw: dict[str, Any], par
 
 def setup(app: web.Application) -> None:
     """Routes of the playground; call before any catch-all of ``/v1``."""
+    app[BUSY] = asyncio.Semaphore(1)
     for path in _ASSETS:
         app.router.add_get(path, page)
     app.router.add_post("/v1/trust/playground", endpoint)
