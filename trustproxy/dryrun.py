@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -366,8 +367,6 @@ async def screen_reply(policy: Policy, inp: InputResult, reply: str | None, dete
                        scoring: Scoring, namespace: str = "") -> ReplyResult:
     """Screen a scripted reply (``None``: the echo of what the provider received) as a
     non-streamed reply: the whole text fed once, then finished."""
-    import re
-
     from trustproxy.pii.output import OutputPIIFilter
     from trustproxy.toxicity import ToxicityFilter
 
@@ -524,7 +523,7 @@ def golden_inspector(detector_of: Callable[[Policy], Any], hash_key: bytes = b""
     return inspect
 
 
-__all__: Sequence[str] = [
+__all__ = [
     "Detection", "DryRun", "Guards", "InputResult", "LocalGuards", "ParsedInput", "ReplyResult", "SlotView",
     "dry_run", "dry_run_sync", "golden_inspector", "inspect_input", "parse_input", "parse_request_body",
     "reply_filters", "screen_reply",

@@ -162,10 +162,11 @@ def _source(loaded: LoadedPolicy) -> str:
         return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def _draft(rt: Any, loaded: LoadedPolicy, raw: dict[str, Any], parents: dict[str, LoadedPolicy]) -> DraftCheck:
+async def _draft(rt: Any, loaded: LoadedPolicy, raw: dict[str, Any], parents: dict[str, LoadedPolicy]) -> DraftCheck:
     text = _text(raw, "draft", required=True)
     assert text is not None
-    check = load_draft(text, loaded.name, parents)
+    # parsing, validating and composing is CPU work (and a temporary folder): off the event loop
+    check: DraftCheck = await rt.run_guard(lambda: load_draft(text, loaded.name, parents))
     check.problems += runtime_problems(check, rt.policies.policies, hash_key=bool(rt.hash_key))
     return check
 
@@ -184,7 +185,7 @@ async def _run(rt: Any, loaded: LoadedPolicy, parsed: ParsedInput, raw: dict[str
     live_run = await dry_run(loaded.policy, loaded.version, parsed, guards, reply=reply, zero_data_retention=zdr)
     out: dict[str, Any] = {"live": live_run.to_json()}
     if raw.get("draft") is not None:
-        check = _draft(rt, loaded, raw, parents)
+        check = await _draft(rt, loaded, raw, parents)
         d = _draft_json(check)
         if check.ok and check.loaded is not None:
             draft_run: DryRun = await dry_run(check.loaded.policy, check.loaded.version, parsed, guards, reply=reply,
@@ -199,7 +200,7 @@ async def _check_or_test(rt: Any, loaded: LoadedPolicy, raw: dict[str, Any], par
                          *, test: bool) -> dict[str, Any]:
     from trustproxy.policy.golden import check_example
 
-    check = _draft(rt, loaded, raw, parents)
+    check = await _draft(rt, loaded, raw, parents)
     out = _draft_json(check)
     if not test:
         return out
