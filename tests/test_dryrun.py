@@ -109,9 +109,19 @@ def test_a_chat_body_every_slot(policies: dict[str, LoadedPolicy], guards: Local
     res.close()
 
 
+def test_an_embeddings_body(policies: dict[str, LoadedPolicy]) -> None:
+    lp = policies["default"]
+    run = dry_run_sync(lp.policy, lp.version, json.dumps({"model": "echo", "input": ["Mail a.b@example.com", "plain"]}))
+    assert run.input.kind == "embeddings" and run.reply is None
+    assert run.input.provider_doc is not None and run.input.provider_doc["input"] == ["Mail <EMAIL_ADDRESS_1>", "plain"]
+    assert run.provider_text == "Mail <EMAIL_ADDRESS_1>\nplain"
+    assert run.to_json()["reply"] is None
+
+
 def test_parse_input() -> None:
     assert parse_input("plain text").kind == "text"
-    assert parse_input('{"not": "a request"}').kind == "text"  # JSON without messages is text to screen
+    assert parse_input('{"not": "a request"}').kind == "text"  # JSON of no door is text to screen
+    assert parse_input('{"model": "echo", "input": "x"}').kind == "embeddings"
     assert parse_input("{broken json").kind == "text"
     with pytest.raises(InvalidRequest):
         parse_input({"model": "echo", "api_key": "sk-x", "messages": [{"role": "user", "content": "x"}]})

@@ -34,7 +34,7 @@ from trustproxy.pipeline import FilterChain, StreamFilter
 from trustproxy.policy.schema import EntityAction, Policy
 from trustproxy.slots import iter_request_slots
 
-InputKind = Literal["text", "chat"]
+InputKind = Literal["text", "chat", "embeddings"]
 NAME_FIELD_RECOGNIZER = "name field"  # a participant's `name` is a PERSON as a whole (see Masker)
 
 
@@ -52,12 +52,20 @@ class ParsedInput:
 
 def parse_request_body(body: dict[str, Any]) -> ParsedInput:
     """A whole request body of a front door, parsed as the door parses it (strict types,
-    steering fields refused, unknown fields dropped). Today: chat completions. Point this at
-    the door codecs when they exist; nothing else in the dry run knows the wire format."""
-    from trustproxy.server.schemas import parse_chat
+    steering fields refused, unknown fields dropped). Today: chat completions (``messages``)
+    and embeddings (``input``). Point this at the door codecs when they exist; nothing else in
+    the dry run knows the wire format."""
+    from trustproxy.server.schemas import parse_chat, parse_embeddings
 
+    if "messages" not in body and "input" in body:
+        emb = parse_embeddings(body)
+        return ParsedInput("embeddings", emb, route=emb.get("model"))
     parsed = parse_chat(body)
     return ParsedInput("chat", parsed, route=parsed.get("model"))
+
+
+def _is_request_body(doc: Any) -> bool:
+    return isinstance(doc, dict) and ("messages" in doc or ("model" in doc and "input" in doc))
 
 
 def parse_input(value: str | dict[str, Any]) -> ParsedInput:
@@ -73,7 +81,8 @@ def parse_input(value: str | dict[str, Any]) -> ParsedInput:
             doc = json.loads(value)
         except json.JSONDecodeError:
             doc = None
-        if isinstance(doc, dict) and "messages" in doc:
+        if _is_request_body(doc):
+            assert isinstance(doc, dict)
             return parse_request_body(doc)
     return ParsedInput("text", {"input": value})
 
@@ -132,12 +141,16 @@ class InputResult:
 
     @property
     def provider_text(self) -> str:
-        """Plain text: the masked text. A request body: the last message's content as the
-        provider would receive it (what the ``echo`` route answers with). Blocked: ''."""
+        """Plain text: the masked text. A chat body: the last message's content as the
+        provider would receive it (what the ``echo`` route answers with); embeddings: the
+        inputs, one a line. Blocked: ''."""
         if self.provider_doc is None:
             return ""
         if self.kind == "text":
             return str(self.provider_doc.get("input", ""))
+        if self.kind == "embeddings":
+            inp = self.provider_doc.get("input", "")
+            return inp if isinstance(inp, str) else "\n".join(str(x) for x in inp)
         return last_message_text(self.provider_doc)
 
     def close(self) -> None:
@@ -196,7 +209,7 @@ class DryRun:
             "slots": [{"path": s.path, "kind": s.kind, "original": s.original, "provider": s.provider,
                        "detections": [asdict(d) for d in s.detections]} for s in inp.slots],
         }
-        if inp.kind == "chat":
+        if inp.kind != "text":
             out["provider_body"] = inp.provider_doc
         if self.with_reply:
             out["reply"] = asdict(self.reply) if self.reply is not None else None
@@ -467,7 +480,7 @@ async def dry_run(policy: Policy, version: str, value: str | dict[str, Any] | Pa
                 raise
             except Exception:  # noqa: BLE001
                 raise GuardFailed("Screening the prompt failed.") from None
-        if with_reply and not inp.blocked and inp.refusal is None:
+        if with_reply and not inp.blocked and inp.refusal is None and parsed.kind != "embeddings":
             try:
                 rep = await screen_reply(policy, inp, reply, detector, guards, version)
             except TrustProxyError:

@@ -127,7 +127,7 @@ def explain(policy_name: str, text: str, policy_dir: str = "policies", *,
         return 0
     print("blocked: no")
     print("provider sees:")
-    if run is not None and run.input.kind == "chat":
+    if run is not None and run.input.kind != "text":
         import json
 
         print(json.dumps(run.input.provider_doc, ensure_ascii=False, indent=2))

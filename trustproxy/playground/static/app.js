@@ -137,7 +137,8 @@
     notes.replaceChildren();
     const r = result.reply;
     if (!r) {
-      box.replaceChildren(el("span", { class: "blocked" }, "No reply: the request is refused with an error" + (result.refusal ? " (" + result.refusal + ")." : " naming the types.")));
+      box.replaceChildren(result.input_kind === "embeddings" && !result.blocked ? "Embeddings: vectors come back, no text to screen."
+        : el("span", { class: "blocked" }, "No reply: the request is refused with an error" + (result.refusal ? " (" + result.refusal + ")." : " naming the types.")));
       return;
     }
     box.replaceChildren(r.blocked ? el("span", { class: "blocked" }, r.user_text) : r.user_text);
