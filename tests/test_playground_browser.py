@@ -94,7 +94,8 @@ def test_placeholders_to_the_provider_values_back_to_the_user(browser: "Browser"
     notes = page.locator("#reply-notes")
     expect(notes).to_contain_text("Restored: CREDIT_CARD_1, PERSON_1")
     expect(notes).to_contain_text("Output-side PII: CREDIT_CARD redact")
-    expect(notes).to_contain_text("Toxicity (profanity_check")
+    expect(notes).to_contain_text("Toxicity (")
+    expect(notes).to_contain_text("): pass")
     shot(page, "dry-run", tmp_path)
     # the default reply is the echo of what the provider received: every value comes back
     dry_run(page, TEXT)
