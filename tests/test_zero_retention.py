@@ -486,7 +486,12 @@ def _scenarios(proxy: ProxyServer, fakes: dict[str, Any], out: Run) -> None:
     _failed_reload(proxy, out)
     # the dry-run endpoint and other reads
     call("inspect", "/v1/trust/inspect", {"text": PROMPT}, outcome="ok")  # a dry run: audited, its body is the caller's own text
-    call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, outcome="ok")
+    call("inspect strict", "/v1/trust/inspect", {"text": PROMPT, "policy": "blocked"}, key=BLOCK_CLIENT_KEY,
+         outcome="ok")  # its own policy: a client may dry-run only what it is entitled to
+    call("inspect playground", "/v1/trust/playground", {"op": "run", "input": PROMPT, "reply": PROMPT,
+                                                        "draft": "name: default\n"}, outcome="ok")
+    call("inspect playground golden", "/v1/trust/playground", {"op": "test", "draft": (
+        f"name: default\ntests:\n  - text: {json.dumps(PROMPT)}\n    expect: {{detected: []}}\n")}, outcome="ok")
     for path in ("/v1/models", "/healthz", f"/v1/{EMAIL}"):
         r = http.get(path, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
         out.sent.append(Sent(f"GET {path}", r.status_code, dict(r.headers), r.text))

@@ -76,7 +76,7 @@ def _policy(args: argparse.Namespace) -> int:
         return commands.test(args.paths)
     if args.policy_cmd == "explain":
         text = sys.stdin.read() if args.text == "-" else args.text
-        return commands.explain(args.policy, text, args.policy_dir)
+        return commands.explain(args.policy, text, args.policy_dir, reply=args.reply)
     if args.policy_cmd == "init":
         return commands.init(args.dir, force=args.force)
     return commands.schema(args.out)
@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = psub.add_parser("explain", help="dry run: what would be detected and what the provider would see")
     e.add_argument("--policy", default="default")
     e.add_argument("--policy-dir", default="policies")
-    e.add_argument("text", help="the text, or - to read standard input")
+    e.add_argument("--reply", default=None, help="a scripted provider reply: show what the user would get back")
+    e.add_argument("text", help="the text or a request body (JSON), or - to read standard input")
     sc = psub.add_parser("schema", help="write the policy JSON Schema")
     sc.add_argument("--out", default="policies/policy.schema.json")
     ini = psub.add_parser("init", help="copy the packaged default policies into DIR for editing")

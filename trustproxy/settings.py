@@ -124,6 +124,9 @@ def packaged_policy_dir() -> Path:
     """The default policies shipped inside the package (``trustproxy/_policies``: a link to the
     checkout's ``policies/`` that the wheel build turns into real files)."""
     return Path(__file__).resolve().parent / "_policies"
+class PlaygroundSettings(_Strict):
+    enabled: bool = Field(True, description="Serve the policy playground (GET /playground and POST /v1/trust/playground). "
+                          "It answers on loopback, or with a client key; never on an open non-loopback address.")
 
 
 class Settings(BaseSettings):
@@ -143,6 +146,7 @@ class Settings(BaseSettings):
     hash_key: str | None = Field(None, description="Secret for the `hash` action; set it via TRUSTPROXY_HASH_KEY.")
     audit: AuditSettings = Field(default_factory=AuditSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    playground: PlaygroundSettings = Field(default_factory=PlaygroundSettings)
     log_level: str = "INFO"
 
     @field_validator("log_level")

@@ -85,9 +85,12 @@ def test(paths: Sequence[str], *, inspect: Inspect | None = None) -> int:
 
 
 def explain(policy_name: str, text: str, policy_dir: str = "policies", *,
-            inspect: Inspect | None = None) -> int:
-    """Dry run one text: what is detected (type, score, action, where) and exactly what the
-    provider would receive."""
+            inspect: Inspect | None = None, reply: str | None = None) -> int:
+    """Dry run one input (``trustproxy.dryrun``, as ``/v1/trust/inspect`` and the playground):
+    what is detected (type, score, action, where, which recognizer) and exactly what the
+    provider would receive; with ``reply`` (a scripted provider reply), what the user would
+    get back. ``text`` may be a whole request body (JSON). ``inspect`` replaces the detector
+    (tests)."""
     loaded, problems = load_dir_partial(policy_dir)
     if policy_name not in loaded:
         for p in problems:
@@ -98,22 +101,47 @@ def explain(policy_name: str, text: str, policy_dir: str = "policies", *,
             print("\n".join(exc.problems))
         return 1
     lp = loaded[policy_name]
-    result: Any = (inspect or _inspector())(lp.policy, text)
+    run: Any = None
+    if inspect is not None:
+        result: Any = inspect(lp.policy, text)
+    else:
+        from trustproxy.dryrun import dry_run_sync
+
+        run = dry_run_sync(lp.policy, lp.version, text, reply=reply, with_reply=reply is not None)
+        result = run
     print(f"policy {lp.name} {lp.version}" + (f" (extends {' -> '.join(lp.chain[1:])})" if lp.chain[1:] else ""))
-    found = findings(result)
-    if not found:
+    rows = [(f.entity_type, f.score, f.action, f"chars {f.start}-{f.end}", "input", "") for f in findings(result)] \
+        if run is None else [(d.entity_type, d.score, d.action,
+                              f"chars {d.start}-{d.end}" if d.start is not None else "a value",
+                              d.slot, d.recognizer) for d in run.detected]
+    if not rows:
         print("detected: nothing")
     else:
         print("detected:")
-        width = max(len(f.entity_type) for f in found)
-        for f in found:
-            print(f"  {f.entity_type:<{width}}  score {f.score:.2f}  {f.action:<9}  chars {f.start}-{f.end}")
+        width = max(len(r[0]) for r in rows)
+        for etype, score, action, where, slot, rec in rows:
+            print(f"  {etype:<{width}}  score {score:.2f}  {action:<9}  {where}"
+                  + (f" of {slot}" if slot != "input" else "") + (f"  ({rec})" if rec else ""))
     if result.blocked:
         print(f"blocked: yes ({', '.join(result.blocked_types)}); nothing is sent to the provider")
+        return 0
+    print("blocked: no")
+    print("provider sees:")
+    if run is not None and run.input.kind != "text":
+        import json
+
+        print(json.dumps(run.input.provider_doc, ensure_ascii=False, indent=2))
     else:
-        print("blocked: no")
-        print("provider sees:")
         print(result.provider_text)
+    if run is not None and run.reply is not None:
+        rep = run.reply
+        print("user gets:" + (" (blocked by the toxicity screen)" if rep.blocked else ""))
+        print(rep.user_text)
+        for o in rep.output_pii:
+            print(f"  output {o['entity_type']}: {o['action']} (score {o['score']:.2f})")
+        if rep.toxicity is not None:
+            scores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(rep.toxicity["max_scores"].items()))
+            print(f"  toxicity ({rep.toxicity['scorer']}): {rep.toxicity['decision']}" + (f"; {scores}" if scores else ""))
     return 0
 
 

@@ -219,30 +219,30 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    """Dry run: what would be detected and what the provider would see. Calls no provider."""
-    from trustproxy.pii.masker import inspect_json, inspect_text
+    """Dry run (``trustproxy.dryrun``): what would be detected and what the provider would see.
+    ``{"text": ...}`` or ``{"request": <a request body>}``, optional ``policy`` (one the client
+    may use, else 404) and ``reply`` (a scripted provider reply: what the user would get back).
+    Calls no provider."""
+    from trustproxy.dryrun import dry_run, parse_input
+    from trustproxy.playground.access import RuntimeGuards, resolve, route_zero_data_retention
 
     rt = request.app[RUNTIME]
     raw = await read_json(request)
-    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
-        raise InvalidRequest("Send {\"text\": \"...\", \"policy\": optional name}.", param="text")
+    if not isinstance(raw, dict) or not (isinstance(raw.get("text"), str) or isinstance(raw.get("request"), dict)):
+        raise InvalidRequest("Send {\"text\": \"...\"} or {\"request\": {...}}, \"policy\": optional name.",
+                             param="text")
+    reply = raw.get("reply")
+    if reply is not None and not isinstance(reply, str):
+        raise InvalidRequest("Field 'reply' must be text.", param="reply")
+    parsed = parse_input(raw["request"] if isinstance(raw.get("request"), dict) else raw["text"])
     client = request.get(CLIENT_KEY)
-    name = raw.get("policy") or (client.policy if client and client.policy else None)
-    loaded = rt.policies.get(name) if name else rt.policies.select(tenant_policy=None, route_policy=None)
-    if loaded is None:
-        raise NotFound("Unknown policy.", param="policy")
-    detector = rt.detector(loaded.policy)
-    try:
-        result = await rt.run_guard(inspect_text, loaded.policy, raw["text"], detector, rt.hash_key)
-    except TrustProxyError:
-        raise
-    except Exception:  # noqa: BLE001
-        raise GuardFailed("PII detection failed.") from None
-    out = inspect_json(result)
-    out.update({"policy": loaded.policy.name, "policy_version": loaded.version})
+    loaded = resolve(rt, client, raw.get("policy"), route=parsed.route)
+    result = await dry_run(loaded.policy, loaded.version, parsed, RuntimeGuards(rt), reply=reply,
+                           with_reply=reply is not None,
+                           zero_data_retention=route_zero_data_retention(rt.settings, parsed.route))
     request[AUDITED] = True
     rt.observe_refusal(request[REQUEST_ID_KEY], client, 200, None, outcome="ok", route="inspect", loaded=loaded)
-    return web.json_response(out, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(result.to_json(), dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -270,10 +270,13 @@ async def metrics(request: web.Request) -> web.Response:
 async def not_found(request: web.Request) -> web.Response:
     # the path is the caller's text: not echoed
     raise NotFound(f"Unknown endpoint for {request.method}: this proxy serves /v1/chat/completions, "
-                   "/v1/responses, /v1/messages, /v1/embeddings, /v1/models and /v1/trust/inspect.")
+                   "/v1/responses, /v1/messages, /v1/embeddings, /v1/models, /v1/trust/inspect and "
+                   "/v1/trust/playground.")
 
 
 def setup(app: web.Application) -> None:
+    from trustproxy import playground
+
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
     from trustproxy.doors.anthropic_messages import error_body
@@ -289,4 +292,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    playground.setup(app)
     app.router.add_route("*", "/v1/{tail:.*}", not_found)
