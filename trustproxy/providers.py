@@ -16,7 +16,7 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import trustproxy._offline  # noqa: F401  (env before litellm import)
@@ -199,6 +199,33 @@ def _register_unknown_model(litellm: Any, route: Route) -> None:
                                        "supports_function_calling": True}
 
 
+class _ClosingStream:
+    """The chunk iterator of one upstream stream. ``aclose`` closes the upstream call even when no
+    chunk was ever read (an async generator that never started skips its ``finally``)."""
+
+    def __init__(self, gen: AsyncGenerator[dict[str, Any], None], upstream: Any) -> None:
+        self._gen = gen
+        self._upstream = upstream
+        self._started = False
+
+    def __aiter__(self) -> "_ClosingStream":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        self._started = True
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+        if not self._started:
+            close = getattr(self._upstream, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001 - closing a dead stream
+                    pass
+
+
 class Provider:
     """litellm for all configured routes: one Router (fallbacks), direct calls otherwise."""
 
@@ -279,15 +306,15 @@ class Provider:
             raise self._fail(exc, route) from None
         return normalise_response(resp.model_dump())
 
-    async def chat_stream(self, route: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, route: str, body: dict[str, Any]) -> _ClosingStream:
         """Yield OpenAI-shaped chunks. Raises UpstreamError before or during the stream."""
         try:
             stream = await self._acompletion(route, stream=True, **self._call_kwargs(route, body))
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, route) from None
-        return self._iterate(stream, route)
+        return _ClosingStream(self._iterate(stream, route), stream)
 
-    async def _iterate(self, stream: Any, route: str) -> AsyncIterator[dict[str, Any]]:
+    async def _iterate(self, stream: Any, route: str) -> AsyncGenerator[dict[str, Any], None]:
         try:
             async for chunk in stream:
                 yield normalise_chunk(chunk.model_dump())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustproxy.errors import GuardFailed, NotFound, PolicyBlocked, TrustProxyError, ZeroRetentionRequired
-from trustproxy.pii.masker import MaskResult, all_texts, mask_request
+from trustproxy.pii.masker import MaskResult
 from trustproxy.pipeline import StreamFilter
 from trustproxy.server.app import now_ms
 from trustproxy.server.response import ResponseScreen
@@ -39,6 +39,7 @@ class RequestContext:
     result: str = "ok"
     error_code: str | None = None
     _closed: bool = False
+    _screen: Any = None
 
     @classmethod
     def open(cls, rt: Any, request_id: str, client: Client | None, model: str, *, stream: bool) -> "RequestContext":
@@ -63,15 +64,21 @@ class RequestContext:
 
     # -- request side --------------------------------------------------------------------
     async def screen_request(self, body: dict[str, Any]) -> None:
-        from trustproxy.pii.vault import Vault
+        from trustproxy.inspection import adopt, check_budget, mask_job
 
         rt = self.rt
-        self.vault = Vault(all_texts(body), hash_key=rt.hash_key)
-        policy, vault, version = self.policy, self.vault, self.policy_version
+        policy, version = self.policy, self.policy_version
+        check_budget(body, policy)  # 413 uninspectable before any work is queued
         t0 = now_ms()
         try:
-            # the detector is looked up (and, after a reload, loaded) in the guard thread too
-            self.mask = await rt.run_guard(lambda: mask_request(body, policy, rt.detector(policy), vault, version))
+            # the job masks its own copy into its own Vault; adopted here only if it finished in time
+            detector = rt.detector(policy)
+            done = await rt.guards.detection.run(
+                mask_job, body, policy, detector, rt.guards.gate(detector), rt.hash_key, version,
+                rt.settings.execution.detection_chunk_chars, timeout=rt.settings.detection_timeout_seconds,
+                what="PII detection")
+            adopt(body, done)
+            self.vault, self.mask = done.vault, done.result
         except PolicyBlocked as exc:
             self.mask = getattr(exc, "result", self.mask)
             raise
@@ -129,7 +136,8 @@ class RequestContext:
         async def detect_out(text: str) -> list[Any]:
             return await rt.run_guard(lambda: detector.detect(
                 text, entities=list(out_cfg.entities), thresholds={}, default_threshold=out_cfg.threshold,
-                allow_list=policy.allow_list, namespace="out:" + self.policy_version))
+                allow_list=policy.allow_list, namespace="out:" + self.policy_version),
+                detector=detector, pool="output")
 
         def content_filters() -> list[StreamFilter]:
             filters: list[StreamFilter] = []
@@ -150,7 +158,8 @@ class RequestContext:
             filters.append(StreamRestorer(vault, json_escape=True))
             return filters
 
-        return ResponseScreen(content_filters, tool_filters)
+        self._screen = ResponseScreen(content_filters, tool_filters)
+        return self._screen
 
     def collect(self, screen: ResponseScreen) -> None:
         """Gather decisions (types, categories, scores only) from the response filters."""
@@ -199,6 +208,11 @@ class RequestContext:
             return
         self._closed = True
         self.latency["total"] = round(now_ms() - self.started, 3)
+        if self._screen is not None:  # scoring still queued for this reply stops with it
+            for f in self._screen.all_filters:
+                cancel = getattr(f, "cancel", None)
+                if cancel is not None:
+                    cancel()
         try:
             self.rt.observe(self)
         finally:

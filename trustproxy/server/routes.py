@@ -4,6 +4,7 @@ provider that the proxy has not screened."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -88,6 +89,12 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
     rt = ctx.rt
     t0 = now_ms()
     chunks = await rt.provider.chat_stream(ctx.route, body)  # errors here are plain JSON errors
+    async with contextlib.aclosing(chunks):  # every way out closes the upstream stream
+        return await _relay(request, ctx, chunks, t0)
+
+
+async def _relay(request: web.Request, ctx: RequestContext, chunks: Any, t0: float) -> web.StreamResponse:
+    rt = ctx.rt
     ctx.latency["provider_first_byte"] = round(now_ms() - t0, 3)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        **_headers(ctx)})
@@ -134,8 +141,7 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
             await resp.write(event(err.body()))
     except (ConnectionResetError, asyncio.CancelledError):
         ctx.outcome("client_disconnected", 499)
-        await chunks.aclose()  # cancels the upstream call
-        raise
+        raise  # the caller's aclosing closes the upstream call
     finally:
         ctx.latency["screening"] = round(ctx.latency.get("screening", 0.0), 3)
         # provider: the upstream stream, less the time spent screening it
@@ -195,9 +201,13 @@ async def inspect(request: web.Request) -> web.Response:
     loaded = rt.policies.get(name) if name else rt.policies.select(tenant_policy=None, route_policy=None)
     if loaded is None:
         raise NotFound("Unknown policy.", param="policy")
+    from trustproxy.inspection import check_text_budget
+
+    check_text_budget(raw["text"], loaded.policy)
     detector = rt.detector(loaded.policy)
     try:
-        result = await rt.run_guard(inspect_text, loaded.policy, raw["text"], detector, rt.hash_key)
+        result = await rt.run_guard(inspect_text, loaded.policy, raw["text"], detector, rt.hash_key,
+                                    detector=detector)
     except TrustProxyError:
         raise
     except Exception:  # noqa: BLE001

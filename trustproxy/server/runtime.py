@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from trustproxy.errors import GuardFailed, PolicyError
+from trustproxy.execution import Guards
 from trustproxy.policy.schema import Policy
 from trustproxy.settings import Settings
 
@@ -21,7 +21,8 @@ log = logging.getLogger("trustproxy.runtime")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trustproxy-guard")
+        # guard work runs in bounded pools (trustproxy.execution); start-up work in the loop's default executor
+        self.guards = Guards(settings.execution, on_refused=self._refused)
         self.hash_key = (settings.hash_key or "").encode("utf-8")
         self.provider: Any = None
         self.policies: Any = None
@@ -45,14 +46,17 @@ class Runtime:
         loop = asyncio.get_running_loop()
         from trustproxy.audit import build_audit_log
 
-        self.audit = build_audit_log(self.settings.audit)
+        from trustproxy.audit import AuditWriter
+
+        self.audit = AuditWriter(build_audit_log(self.settings.audit, chain_id=self.settings_chain_id()),
+                                 capacity=self.settings.execution.audit_buffer, on_drop=self._audit_dropped)
         self.policies = PolicyStore(str(self.settings.resolved_policy_dir()), default=self.settings.default_policy,
                                     required=self._policy_names(), on_reload=self._on_reload)
         self.metrics = Metrics(routes=self.settings.routes, policies=self.policies.policies)
-        self.provider = await loop.run_in_executor(self.executor, Provider, self.settings)
+        self.provider = await loop.run_in_executor(None, Provider, self.settings)
         # load every model the policies need now, not on the first request
         for loaded in self.policies.policies.values():
-            await loop.run_in_executor(self.executor, self.prepare_policy, loaded.policy)
+            await loop.run_in_executor(None, self.prepare_policy, loaded.policy)
         self._watch_task = asyncio.create_task(self.policies.watch())
         self.ready = True
         for name, info in self.scorer_status().items():
@@ -108,7 +112,10 @@ class Runtime:
                 raise  # ScorerUnavailable names the path, never user text
             except Exception as exc:  # noqa: BLE001
                 raise GuardFailed("The toxicity scorer for this policy is not available.") from exc
-            b = self._batchers[key] = BatchingScorer(scorer, executor=self.executor)
+            ex = self.settings.execution
+            b = self._batchers[key] = BatchingScorer(
+                scorer, executor=self.guards.toxicity.executor, timeout=ex.scoring_timeout_seconds,
+                max_queue=ex.toxicity.queue, retry_after=ex.retry_after_seconds, on_refused=self._refused)
         return b
 
     def scorer_status(self) -> dict[str, dict[str, Any]]:
@@ -122,14 +129,36 @@ class Runtime:
                 out[name] = {"scorer": None, "error": type(exc).__name__}
         return out
 
-    async def run_guard(self, fn: Any, *args: Any, timeout: float | None = None) -> Any:
-        """Run a heavy guard step off the event loop, with a timeout (fail closed)."""
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self.executor, fn, *args)
-        try:
-            return await asyncio.wait_for(fut, timeout or self.settings.detection_timeout_seconds)
-        except asyncio.TimeoutError:
-            raise GuardFailed("PII detection timed out; the request was not sent.", code="guard_timeout") from None
+    def settings_chain_id(self) -> str | None:
+        """This worker's audit chain id (``w<N>``) under ``serve --workers N > 1``, else None."""
+        from trustproxy.server.workers import worker_id
+
+        wid = worker_id()
+        return None if wid is None else f"w{wid}"
+
+    def _refused(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.overload(reason)
+
+    def _audit_dropped(self) -> None:
+        if self.metrics is not None:
+            self.metrics.audit_dropped()
+
+    async def run_guard(self, fn: Any, *args: Any, timeout: float | None = None, detector: Any = None,
+                        pool: str = "detection") -> Any:
+        """Run a guard step in a bounded pool with a timeout (fail closed; the job is abandoned).
+
+        With ``detector``, ``fn`` runs inside one fair turn at that detector."""
+        p = self.guards.output if pool == "output" else self.guards.detection
+        call = fn
+        if detector is not None:
+            gate = self.guards.gate(detector)
+
+            def call(*a: Any) -> Any:
+                with gate.turn():
+                    return fn(*a)
+        what = "Output screening" if pool == "output" else "PII detection"
+        return await p.run(call, *args, timeout=timeout or self.settings.detection_timeout_seconds, what=what)
 
     async def close(self) -> None:
         self.ready = False
@@ -141,9 +170,11 @@ class Runtime:
                 pass
         if self.provider is not None:
             await self.provider.close()
+        for b in self._batchers.values():
+            b.close()
         if self.audit is not None:
-            self.audit.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.get_running_loop().run_in_executor(None, self.audit.close)
+        self.guards.shutdown()
 
     def observe(self, ctx: Any) -> None:
         """One audit event and the metrics of a finished request (types, counts, scores only)."""
