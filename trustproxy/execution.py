@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -63,7 +62,7 @@ class ExecutionSettings(_Strict):
     detection: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=4, queue=64), description="Request detection (masking) and dry runs.")
     output: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=4, queue=128), description="Output-PII windows of replies.")
     toxicity: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=1, queue=512), description="Toxicity scoring: threads run batches; queue bounds the windows waiting to be batched.")
-    detection_chunk_chars: int = Field(4000, ge=256, le=1_000_000, description="Characters of request text detected per turn at the detector (a fairness bound).")
+    detection_chunk_chars: int = Field(2000, ge=256, le=1_000_000, description="Characters of request text detected per turn at the detector (a fairness bound).")
     scoring_timeout_seconds: float = Field(10.0, gt=0, description="Seconds a toxicity batch may take before its requests fail closed (guard_timeout).")
     audit_buffer: int = Field(10_000, ge=16, description="Audit events waiting for the writer thread; admission refuses new requests before it can overflow.")
 
@@ -266,7 +265,3 @@ class Guards:
     def shutdown(self) -> None:
         for p in self.pools():
             p.shutdown()
-
-
-def monotonic_deadline(seconds: float) -> float:
-    return time.monotonic() + seconds
