@@ -1,11 +1,13 @@
 """``trustproxy serve --workers N``: a pre-fork supervisor and N worker processes.
 
-- The supervisor binds the listening socket once, then forks N workers that share it (each
-  accepts from the same queue, so an idle worker takes the next connection and a restarting
-  worker loses nothing that was queued). It imports no models: each worker loads its own
-  (spaCy, Presidio, the scorer) after the fork, so nothing is shared between processes.
-- A worker serves only once its runtime is up (its site starts after start-up), runs its own
-  policy watcher (hot reload in every worker) and writes its own audit chain (``w<N>``).
+- The supervisor forks N workers; each binds its own listening socket on the same address with
+  ``SO_REUSEPORT``, and the kernel spreads new connections evenly over the listening ones. (Not
+  one shared socket: asyncio accepts up to 100 connections per wake-up, so one worker could
+  take most keep-alive connections while another idles.) The supervisor imports no
+  models: each worker loads its own (spaCy, Presidio, the scorer) after the fork.
+- A worker listens only once its runtime is up (its site starts after start-up), so no
+  connection waits on a worker that is still loading; it runs its own policy watcher (hot
+  reload in every worker) and writes its own audit chain (``w<N>``).
 - Metrics: the supervisor points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the
   first fork; ``/metrics`` on any worker returns the sum over all of them.
 - A worker that dies is started again (same number, so it continues its audit chain); one that
@@ -75,12 +77,12 @@ def default_workers() -> int:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT; it starts listening when the worker's site starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -94,28 +96,25 @@ class Supervisor:
         self.started: dict[int, float] = {}  # worker number -> start time
         self.stopping = False
         self.exit_code = 0
-        self.sock: socket.socket | None = None
         self.metrics_dir: str | None = None
 
     def run(self) -> int:
-        self.sock = _bind(self.settings.host, self.settings.port)
+        _bind(self.settings.host, self.settings.port).close()  # fail here if the address is taken
         self.metrics_dir = tempfile.mkdtemp(prefix="trustproxy-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         log.info("supervisor pid=%s: %s workers on http://%s:%s", os.getpid(), self.n, self.settings.host,
-                 self.sock.getsockname()[1])
+                 self.settings.port)
         for i in range(self.n):
             self._spawn(i)
         try:
             self._loop()
         finally:
-            self.sock.close()
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return self.exit_code
 
     def _spawn(self, i: int) -> None:
-        assert self.sock is not None
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -123,7 +122,7 @@ class Supervisor:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.environ[WORKER_ENV] = str(i)
-                code = _worker_main(self.settings, self.sock)
+                code = _worker_main(self.settings)
             except BaseException:  # noqa: BLE001 - a worker never returns into the supervisor's code
                 log.exception("worker %s crashed", i)
             finally:
@@ -180,12 +179,12 @@ class Supervisor:
             self._spawn(i)
 
 
-def _worker_main(settings: Any, sock: socket.socket) -> int:
+def _worker_main(settings: Any) -> int:
     from trustproxy.errors import PolicyError, TrustProxyError
     from trustproxy.server.app import run
 
     try:
-        run(settings, sock=sock)
+        run(settings, sock=_bind(settings.host, settings.port))
     except PolicyError as err:
         for p in err.problems:
             print(f"error: {p}", file=sys.stderr)
