@@ -61,7 +61,7 @@ class ExecutionSettings(_Strict):
     retry_after_seconds: int = Field(1, ge=1, le=3600, description="Retry-After sent with 503/429 refusals.")
     detection: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=4, queue=64), description="Request detection (masking) and dry runs.")
     output: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=4, queue=128), description="Output-PII windows of replies.")
-    toxicity: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=1, queue=512), description="Toxicity scoring: threads run batches; queue bounds the windows waiting to be batched.")
+    toxicity: PoolSettings = Field(default_factory=lambda: PoolSettings(threads=1, queue=4096), description="Toxicity scoring: threads run batches; queue bounds the windows waiting to be batched.")
     detection_chunk_chars: int = Field(2000, ge=256, le=1_000_000, description="Characters of request text detected per turn at the detector (a fairness bound).")
     scoring_timeout_seconds: float = Field(10.0, gt=0, description="Seconds a toxicity batch may take before its requests fail closed (guard_timeout).")
     audit_buffer: int = Field(10_000, ge=16, description="Audit events waiting for the writer thread; admission refuses new requests before it can overflow.")

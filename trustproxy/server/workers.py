@@ -123,6 +123,8 @@ class Supervisor:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.environ[WORKER_ENV] = str(i)
                 code = _worker_main(self.settings)
+            except SystemExit:  # SIGTERM before the app was serving (aiohttp's GracefulExit)
+                code = 0
             except BaseException:  # noqa: BLE001 - a worker never returns into the supervisor's code
                 log.exception("worker %s crashed", i)
             finally:
