@@ -82,12 +82,14 @@ FIRST = ("Maria", "John", "Aiko", "Omar", "Lena", "Carlos", "Priya", "Tom", "Sof
 LAST = ("Garcia", "Smith", "Tanaka", "Haddad", "Novak", "Silva", "Patel", "Brown", "Rossi", "Petrov")
 
 
-def prompt(i: int, rnd: random.Random) -> str:
-    """~1 KB, unique: a name, an email, a phone number, an order id and a random tag."""
+def prompt(i: int, rnd: random.Random, domain: str = "example.org") -> str:
+    """~1 KB, unique: a name, an email, a phone number, an order id and a random tag. The direct
+    litellm baseline uses another domain, so the upstream's count of unmasked emails counts only
+    requests that came through the proxy."""
     first, last = rnd.choice(FIRST), rnd.choice(LAST)
     tag = "".join(rnd.choice("abcdefghijkmnpqrstuvwxyz") for _ in range(8))
     phone = f"415-{rnd.randint(200, 999)}-{rnd.randint(1000, 9999)}"
-    email = f"{first.lower()}.{last.lower()}.{i}{tag}@example.org"
+    email = f"{first.lower()}.{last.lower()}.{i}{tag}@{domain}"
     head = (f"Ticket {i}-{tag}: {first} {last} wrote in about order {100000 + i}. You can reach them at "
             f"{email} or on {phone}. ")
     body = ("The parcel was due last Tuesday but the tracking page still shows it at the regional depot, "
@@ -329,10 +331,11 @@ async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], l
     async with aiohttp.ClientSession() as s:
         for i in range(n + 10):
             text = prompt(9 * 10**8 + i, rnd)
+            plain = text.replace("@example.org", "@example.net")  # same length and work
             t0 = time.perf_counter()
-            r = await litellm.acompletion(messages=[{"role": "user", "content": text}], **params)
+            r = await litellm.acompletion(messages=[{"role": "user", "content": plain}], **params)
             d = time.perf_counter() - t0
-            assert r.choices[0].message.content == text
+            assert r.choices[0].message.content == plain
             lvl = Level(0, 0)
             t0 = time.perf_counter()
             await one(s, p.url, text, lvl)

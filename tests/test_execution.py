@@ -139,9 +139,11 @@ def _idle(proxy: ProxyServer, timeout: float = 20) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _reset(env: Any) -> None:
-    _idle(env[0])
-    env[1].reset()
+def _reset(request: pytest.FixtureRequest) -> None:
+    if "env" in request.fixturenames:
+        proxy, fake = request.getfixturevalue("env")
+        _idle(proxy)
+        fake.reset()
 
 
 def _msgs(n: int, width: int = 76) -> list[dict[str, str]]:
@@ -290,3 +292,48 @@ def test_inspect_dry_run_has_the_budget_too(env: Any) -> None:
     r = httpx.post(proxy.base_url + "/trust/inspect", headers={"Authorization": "Bearer k-small"},
                    json={"text": "Mail john@example.com"})
     assert r.status_code == 200 and r.json()["detected"][0]["entity_type"] == "EMAIL_ADDRESS"
+
+
+# ---- output-PII windows in one pool job per feed -----------------------------------------------
+
+class _Span:
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end, self.entity_type, self.score = start, end, "US_SSN", 0.9
+
+
+def _ssns(text: str) -> list[_Span]:
+    import re
+
+    return [_Span(m.start(), m.end()) for m in re.finditer(r"\d{3}-\d{2}-\d{4}", text)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 33, 64, 100, 10_000])
+def test_offloaded_output_windows_equal_the_async_path(size: int) -> None:
+    from trustproxy.pii.output import OutputPIIFilter
+    from trustproxy.pii.vault import Vault
+
+    reply = " ".join(f"Record {i} has number {100 + i}-{10 + i % 80:02d}-{1000 + i} on file." for i in range(40))
+    pool = GuardPool("output", PoolSettings(threads=1, queue=8))
+    calls = {"sync": 0}
+
+    async def detect(text: str) -> list[_Span]:
+        return _ssns(text)
+
+    def detect_sync(text: str) -> list[_Span]:
+        calls["sync"] += 1
+        return _ssns(text)
+
+    async def offload(fn: Any) -> str:
+        return await pool.run(fn, timeout=5)
+
+    async def run(f: OutputPIIFilter) -> str:
+        out = [await f.feed(reply[i:i + size]) for i in range(0, len(reply), size)]
+        return "".join(out) + await f.finish()
+
+    plain = asyncio.run(run(OutputPIIFilter(detect, Vault(), hold_back=64)))
+    jobs_before = pool.completed
+    fast = asyncio.run(run(OutputPIIFilter(detect, Vault(), hold_back=64, detect_sync=detect_sync, offload=offload)))
+    assert fast == plain and "<US_SSN>" in plain and "100-10-1000" not in plain
+    if size == 10_000:  # one job for every window of the whole reply, one for the rest
+        assert pool.completed - jobs_before == 2 and calls["sync"] > 10
+    pool.shutdown()

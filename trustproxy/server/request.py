@@ -139,13 +139,26 @@ class RequestContext:
                 allow_list=policy.allow_list, namespace="out:" + self.policy_version),
                 detector=detector, pool="output")
 
+        gate = rt.guards.gate(detector)
+
+        def detect_out_sync(text: str) -> list[Any]:  # in an output pool thread, one fair turn per window
+            with gate.turn():
+                return detector.detect(
+                    text, entities=list(out_cfg.entities), thresholds={}, default_threshold=out_cfg.threshold,
+                    allow_list=policy.allow_list, namespace="out:" + self.policy_version)
+
+        async def offload(fn: Any) -> str:
+            return await rt.guards.output.run(fn, timeout=rt.settings.detection_timeout_seconds,
+                                              what="Output screening")
+
         def content_filters() -> list[StreamFilter]:
             filters: list[StreamFilter] = []
             if policy.output.toxicity.enabled:
                 filters.append(ToxicityFilter(rt.batcher(policy), policy.output.toxicity))
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
                 filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
-                                               entities=list(out_cfg.entities)))
+                                               entities=list(out_cfg.entities), detect_sync=detect_out_sync,
+                                               offload=offload))
             filters.append(StreamRestorer(vault))
             return filters
 
@@ -154,7 +167,8 @@ class RequestContext:
             filters: list[StreamFilter] = []
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
                 filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
-                                               entities=list(out_cfg.entities)))
+                                               entities=list(out_cfg.entities), detect_sync=detect_out_sync,
+                                               offload=offload))
             filters.append(StreamRestorer(vault, json_escape=True))
             return filters
 
