@@ -27,6 +27,12 @@ ROOMY = """name: roomy
 extends: default
 limits: {max_inspect_chars: 2000000, max_inspect_slots: 20000}
 """
+# a policy author's regex that backtracks badly on a run of "a"s
+SLOW_REGEX = """name: slowrx
+extends: default
+custom_recognizers:
+  - {name: ticket, type: TICKET_CODE, regex: "(a|aa)+b"}
+"""
 
 
 # ---- units: the gate and the pool ----------------------------------------------------------
@@ -118,8 +124,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for f in (REPO / "policies").glob("*.yaml"):
         shutil.copy(f, pdir / f.name)
     (pdir / "roomy.yaml").write_text(ROOMY)
+    (pdir / "slowrx.yaml").write_text(SLOW_REGEX)
     clients = [Client(name="small", key_sha256=hash_key("k-small")),
-               Client(name="big", key_sha256=hash_key("k-big"), policy="roomy")]
+               Client(name="big", key_sha256=hash_key("k-big"), policy="roomy"),
+               Client(name="rx", key_sha256=hash_key("k-rx"), policy="slowrx")]
     with FakeOpenAI(model="m") as fake:
         p = fake.litellm_params()
         settings = Settings(routes={"m": Route(model=p["model"], api_base=p["api_base"], max_retries=0, timeout=30)},
@@ -282,6 +290,19 @@ def test_per_client_limit_answers_429(env: Any) -> None:
     codes = asyncio.run(main())
     assert sorted(codes) == [200] * 4 + [429] * 2, codes
     fake.hang_seconds = 0.0
+
+
+def test_a_custom_regex_runs_with_a_time_limit(env: Any) -> None:
+    proxy, fake = env
+    t0 = time.monotonic()
+    r = _post(proxy, "k-rx", {"model": "m", "messages": [{"role": "user", "content": "a" * 40}]})
+    assert r.status_code == 500, r.text
+    err = r.json()["error"]
+    assert err["code"] == "guard_timeout" and "custom:ticket" in err["message"] and "aaaa" not in r.text
+    assert time.monotonic() - t0 < 8  # without the limit this one scan runs for minutes
+    assert not fake.requests
+    ok = _post(proxy, "k-rx", {"model": "m", "messages": [{"role": "user", "content": "code aab please"}]})
+    assert ok.status_code == 200
 
 
 def test_inspect_dry_run_has_the_budget_too(env: Any) -> None:

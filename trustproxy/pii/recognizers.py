@@ -73,7 +73,7 @@ class RegexRecognizer(PatternRecognizer):
         out: list[RecognizerResult] = []
         for rule, rx in self._rules:
             try:
-                matches = list(rx.finditer(text, timeout=self._timeout))
+                matches = list(rx.finditer(text)) if self._timeout is None else _matches(rx, text, self._timeout)
             except TimeoutError:
                 from trustproxy.errors import GuardFailed
 
@@ -99,6 +99,26 @@ class RegexRecognizer(PatternRecognizer):
                         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                     }))
         return EntityRecognizer.remove_duplicates(out)
+
+
+def _matches(rx: Any, text: str, timeout: float) -> list[Any]:
+    """``finditer`` under one deadline for the whole text (``regex``'s own ``timeout`` counts per
+    search, and ``finditer`` searches again from every position)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    out: list[Any] = []
+    pos = 0
+    while pos <= len(text):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        m = rx.search(text, pos, timeout=remaining)
+        if m is None:
+            break
+        out.append(m)
+        pos = m.end() if m.end() > m.start() else m.start() + 1
+    return out
 
 
 def _group_span(m: Any) -> tuple[int, int]:
