@@ -99,7 +99,11 @@ class Supervisor:
         self.metrics_dir: str | None = None
 
     def run(self) -> int:
-        _bind(self.settings.host, self.settings.port).close()  # fail here if the address is taken
+        try:
+            _bind(self.settings.host, self.settings.port).close()  # fail here if the address is taken
+        except OSError as exc:
+            print(f"error: cannot listen on {self.settings.host}:{self.settings.port} ({exc.strerror})", file=sys.stderr)
+            return 2
         self.metrics_dir = tempfile.mkdtemp(prefix="trustproxy-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
         signal.signal(signal.SIGTERM, self._on_stop)
