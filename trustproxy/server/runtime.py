@@ -1,4 +1,4 @@
-"""Process-wide resources of a running proxy: provider, policies, models, executor, audit, metrics.
+"""Process-wide resources of a running proxy: provider, policies, models, guard pools, audit, metrics.
 
 Loaded once at start-up (aiohttp cleanup context); nothing request-specific lives here.
 """
