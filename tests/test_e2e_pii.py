@@ -201,6 +201,7 @@ def test_detector_failure_fails_closed(env, monkeypatch):
         raise RuntimeError("detector exploded on John Smith")
 
     monkeypatch.setattr(det, "detect", boom)
+    monkeypatch.setattr(det, "detect_many", boom)  # request masking detects in batches
     r = httpx.post(proxy.base_url + "/chat/completions", headers={"Authorization": "Bearer k-plain"},
                    json={"model": "m", "messages": [{"role": "user", "content": "I am John Smith"}]})
     assert r.status_code == 500
@@ -215,6 +216,7 @@ def test_detector_timeout_fails_closed(env, monkeypatch):
 
     det = proxy.runtime.detector(proxy.runtime.policies.get("default").policy)
     monkeypatch.setattr(det, "detect", lambda *a, **k: time.sleep(1.5) or [])
+    monkeypatch.setattr(det, "detect_many", lambda texts, **k: time.sleep(1.5) or [[] for _ in texts])
     monkeypatch.setattr(proxy.runtime.settings, "detection_timeout_seconds", 0.3)
     r = httpx.post(proxy.base_url + "/chat/completions", headers={"Authorization": "Bearer k-plain"},
                    json={"model": "m", "messages": [{"role": "user", "content": "hello"}]})

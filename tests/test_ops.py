@@ -113,8 +113,9 @@ def _launch(base: Path, fake: FakeOpenAI, grace: float) -> Served:
     log = base / "serve.log"
     env = {**os.environ, PROVIDER_KEY_ENV: "sk-ops-provider"}
     with open(log, "wb") as err:
-        proc = subprocess.Popen([*_cli(), "serve", "--config", str(base / "trustproxy.yaml"), "--host", "127.0.0.1",
-                                 "--port", str(port), "--policy-dir", str(pol)],
+        # one process here (several workers: tests/test_workers.py), so the module loads two models, not 2 x CPUs
+        proc = subprocess.Popen([*_cli(), "serve", "--workers", "1", "--config", str(base / "trustproxy.yaml"),
+                                 "--host", "127.0.0.1", "--port", str(port), "--policy-dir", str(pol)],
                                 stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=base)
     return Served(proc, port, fake, grace, log)
 

@@ -8,9 +8,15 @@ and ``hash = sha256(canonical JSON of the event without "hash")``; canonical JSO
 no spaces and ASCII only. Each line written is itself canonical JSON. ``verify_file`` walks the
 chain over one or more files (oldest first) and names the first broken ``FILE:LINE``.
 
-``emit`` is synchronous: it hashes and appends one short line (~500 bytes, no fsync) under a
-``threading.Lock`` that is never held across an ``await``, so it is safe from coroutines and
-threads alike and costs microseconds on the loop (see docs/audit.md for the measurement).
+``AuditLog.emit`` is synchronous: it hashes and appends one short line (~500 bytes, no fsync)
+under a ``threading.Lock``. The server never calls it on the event loop: :class:`AuditWriter`
+validates the event on the loop, queues it (bounded) and a writer thread chains and writes it.
+
+Several writers (``trustproxy serve --workers N``): one chain per worker. Worker ``i`` writes
+its own files ``<path>.w<i>`` (rotated ``<path>.w<i>.1`` ...; state ``<path>.w<i>.head``) and
+every event carries ``chain: "w<i>"``. ``verify_file`` follows each chain id separately (so
+interleaved stdout streams verify too) and ``trustproxy audit verify <path>`` checks every
+worker's chain found next to ``path``.
 """
 
 from __future__ import annotations
@@ -144,6 +150,7 @@ class AuditEvent(_Strict):
     flags: list[Annotated[str, StringConstraints(pattern=_FLAG)]] = Field(default_factory=list, max_length=32, description="Short lowercase markers, e.g. output_pii_redacted.")
     latency_ms: LatencyMs = Field(default_factory=LatencyMs)
     error_code: str | None = Field(None, pattern=_CODE, description="Our error code, e.g. upstream_timeout, guard_failed.")
+    chain: Name | None = Field(None, description="Chain id (w<N>: the worker that wrote it) when several workers write; absent with one.")
     prev: Hex64 | None = Field(None, description="Hash of the previous event; set by AuditLog.")
     hash: Hex64 | None = Field(None, description="sha256 of this event's canonical JSON without `hash`; set by AuditLog.")
 
@@ -346,9 +353,10 @@ class AuditLog:
     file wins. Otherwise a gap (say the file was truncated) shows as a break at the next event.
     """
 
-    def __init__(self, sinks: Iterable[Sink], chain_state_path: str | None = None) -> None:
+    def __init__(self, sinks: Iterable[Sink], chain_state_path: str | None = None, chain_id: str | None = None) -> None:
         self.sinks = list(sinks)
         self.chain_state_path = chain_state_path
+        self.chain_id = chain_id
         self._lock = threading.Lock()
         self._state_fd = -1
         self.head = self._initial_head()
@@ -395,6 +403,8 @@ class AuditLog:
         ev = _validate(event)
         with self._lock:
             data = ev.model_dump(mode="json", exclude={"hash"})
+            if self.chain_id is not None:
+                data["chain"] = self.chain_id  # null with one writer
             data["prev"] = self.head
             data["hash"] = event_hash(data)
             line = canonical_json(data) + "\n"
@@ -410,7 +420,7 @@ class AuditLog:
                     self._write_state(self.head)
         if errors:
             raise errors[0]
-        return ev.model_copy(update={"prev": data["prev"], "hash": data["hash"]})
+        return ev.model_copy(update={"prev": data["prev"], "hash": data["hash"], "chain": data.get("chain")})
 
     def close(self) -> None:
         with self._lock:
@@ -419,6 +429,85 @@ class AuditLog:
             if self._state_fd >= 0:
                 os.close(self._state_fd)
                 self._state_fd = -1
+
+
+class AuditWriter:
+    """Audit events off the event loop: ``emit`` validates and queues (never blocks); one thread
+    chains and writes them through an :class:`AuditLog`.
+
+    The buffer is bounded (``capacity`` events). It **fails closed**: admission control refuses
+    new requests (503) while ``backlog() + in-flight requests`` would not fit (see
+    ``trustproxy.server.admission``), so every admitted request's event has room. Only an event
+    with no admitted request behind it (an edge refusal while the writer is stuck) can find the
+    buffer full: it is dropped, counted (``on_drop``, metric ``audit_dropped_total``) and logged by
+    request id. Dropping is chosen there, not blocking, because blocking would stall the loop and
+    so every request, which is the failure this writer exists to prevent.
+    """
+
+    def __init__(self, log_: AuditLog, capacity: int = 10_000, on_drop: Any = None) -> None:
+        import queue
+
+        self.log = log_
+        self.capacity = capacity
+        self._q: queue.Queue[AuditEvent | None] = queue.Queue(maxsize=capacity)
+        self._on_drop = on_drop
+        self.written = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name="trustproxy-audit", daemon=True)
+        self._thread.start()
+
+    @property
+    def sinks(self) -> list[Sink]:
+        return self.log.sinks
+
+    def backlog(self) -> int:
+        return self._q.qsize()
+
+    def emit(self, event: AuditEvent | Mapping[str, Any]) -> None:
+        import queue
+
+        ev = _validate(event)  # a bad event fails here, on the caller's side
+        try:
+            self._q.put_nowait(ev)
+        except queue.Full:
+            if self._on_drop is not None:
+                self._on_drop()
+            log.error("audit buffer full: event dropped request_id=%s", ev.request_id)
+
+    def _run(self) -> None:
+        while True:
+            ev = self._q.get()
+            if ev is None:
+                self._q.task_done()
+                return
+            try:
+                self.log.emit(ev)
+                self.written += 1
+            except Exception as exc:  # noqa: BLE001 - names the kind only
+                self.failed += 1
+                log.error("audit write failed request_id=%s kind=%s", ev.request_id, type(exc).__name__)
+            finally:
+                self._q.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued event is written (tests, shutdown)."""
+        import time as _time
+
+        end = _time.monotonic() + timeout
+        while self._q.unfinished_tasks:
+            if _time.monotonic() > end:
+                return False
+            _time.sleep(0.002)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued (up to ``timeout`` s), stop the thread, close the sinks."""
+        try:
+            self._q.put(None, timeout=timeout)
+        except Exception:  # noqa: BLE001 - queue stuck full: the thread is gone or wedged
+            pass
+        self._thread.join(timeout)
+        self.log.close()
 
 
 def rotated_files(path: str) -> list[str]:
@@ -437,20 +526,26 @@ def rotated_files(path: str) -> list[str]:
     return out + [path] if os.path.exists(path) else out
 
 
-def build_audit_log(cfg: Any) -> AuditLog:
+def build_audit_log(cfg: Any, chain_id: str | None = None) -> AuditLog:
     """An ``AuditLog`` from ``settings.audit`` (attributes ``path``, ``stdout``, ``max_bytes``,
     ``backups``; optional ``chain_state_path``). With a path, the chain head is also kept in
     ``<path>.head`` unless ``chain_state_path`` says otherwise; stdout is used when ``stdout``
-    is true, or when it is unset and there is no path."""
+    is true, or when it is unset and there is no path. ``chain_id`` (one of several workers):
+    the files are ``<path>.<chain_id>`` and every event names its chain."""
     sinks: list[Sink] = []
     path = getattr(cfg, "path", None)
+    if path and chain_id:
+        path = f"{path}.{chain_id}"
     if path:
         sinks.append(FileSink(path, max_bytes=cfg.max_bytes, backups=cfg.backups))
     stdout = getattr(cfg, "stdout", None)
     if stdout or (stdout is None and not path):
         sinks.append(StdoutSink())
-    state = getattr(cfg, "chain_state_path", None) or (f"{path}.head" if path else None)
-    return AuditLog(sinks, chain_state_path=state)
+    state = getattr(cfg, "chain_state_path", None)
+    if state and chain_id:
+        state = f"{state}.{chain_id}"
+    state = state or (f"{path}.head" if path else None)
+    return AuditLog(sinks, chain_state_path=state, chain_id=chain_id)
 
 
 def _prev_of_last(sink: FileSink) -> str | None:
@@ -493,6 +588,7 @@ def verify_file(paths: str | list[str], *, start_prev: str | None = GENESIS,
     """
     if isinstance(paths, str):
         paths = [paths]
+    heads: dict[str | None, str | None] = {}  # chain id -> hash of its last event (None: one writer)
     expected = start_prev
     count = 0
     last_path, last_line = None, 0
@@ -507,15 +603,39 @@ def verify_file(paths: str | list[str], *, start_prev: str | None = GENESIS,
             lines.pop()
         last_path, last_line = path, len(lines)
         for no, raw in enumerate(lines, 1):
+            chain = _chain_of(raw)
+            expected = heads.get(chain, start_prev)
             h, why = _check_line(raw, expected)
             if h is None:
                 return VerifyResult(False, count, no, why, path, expected)
-            expected = h
+            heads[chain] = expected = h
             count += 1
+    if len(heads) > 1:
+        expected = None  # several chains: a single expected head does not apply
     if head is not None and expected != head:
         return VerifyResult(False, count, last_line + 1, "events missing at the end (chain head does not match)",
                             last_path, expected)
     return VerifyResult(True, count, None, None, None, expected)
+
+
+def _chain_of(raw: bytes) -> str | None:
+    try:
+        c = json.loads(raw).get("chain")
+    except (ValueError, AttributeError):
+        return None
+    return c if isinstance(c, str) else None
+
+
+def chain_files(path: str) -> list[str]:
+    """The per-worker chain files next to ``path`` (``<path>.w<N>``), by worker number."""
+    d, base = os.path.split(os.path.abspath(path))
+    try:
+        names = os.listdir(d or ".")
+    except FileNotFoundError:
+        return []
+    found = [(int(n[len(base) + 2:]), n) for n in names
+             if n.startswith(base + ".w") and n[len(base) + 2:].isdigit()]
+    return [os.path.join(os.path.dirname(path), n) for _, n in sorted(found)]
 
 
 def _check_line(raw: bytes, expected_prev: str | None) -> tuple[str | None, str | None]:
@@ -553,6 +673,9 @@ def verify(paths: list[str], *, partial: bool = False, state_path: str | None = 
         except (OSError, ValueError, AttributeError):
             print(f"broken at {state_path}: chain state file is unreadable")
             return 1
+    chains = {p: chain_files(p) for p in paths}
+    if not state_path and any(chains.values()):
+        return _verify_chains(paths, chains, partial=partial, rotated=rotated)
     files = [f for p in paths for f in rotated_files(p)] if rotated else list(paths)
     if not files:
         print(f"broken at {paths[0] if paths else '-'}: no such file")
@@ -564,3 +687,36 @@ def verify(paths: list[str], *, partial: bool = False, state_path: str | None = 
     where = f"{res.file}:{res.first_broken}" if res.first_broken is not None else f"{res.file}"
     print(f"broken at {where}: {res.reason}")
     return 1
+
+
+def _verify_chains(paths: list[str], chains: dict[str, list[str]], *, partial: bool, rotated: bool) -> int:
+    """Each worker's chain on its own (its files, its ``.head`` state), then the plain file if any."""
+    bad = 0
+    total = 0
+    for p in paths:
+        sets = [[f for f in (rotated_files(c) if rotated else [c])] for c in chains[p]]
+        if os.path.exists(p):
+            sets.insert(0, rotated_files(p) if rotated else [p])
+        for files in sets:
+            head = None
+            state = files[-1] + ".head"
+            if os.path.exists(state):
+                try:
+                    with open(state, encoding="ascii") as f:
+                        head = json.load(f).get("head")
+                except (OSError, ValueError, AttributeError):
+                    print(f"broken at {state}: chain state file is unreadable")
+                    bad += 1
+                    continue
+            res = verify_file(files, start_prev=None if partial else GENESIS, head=head)
+            if res.ok:
+                print(f"ok: {files[-1]}: {res.events} events")
+                total += res.events
+            else:
+                where = f"{res.file}:{res.first_broken}" if res.first_broken is not None else f"{res.file}"
+                print(f"broken at {where}: {res.reason}")
+                bad += 1
+    if bad:
+        return 1
+    print(f"ok: {total} events in {sum(len(c) for c in chains.values())} worker chains")
+    return 0

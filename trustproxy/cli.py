@@ -41,10 +41,18 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(settings.log_level)
     from trustproxy.errors import TrustProxyError
+    from trustproxy.server.workers import default_workers, serve
 
     from trustproxy.policy.errors import PolicyFileError
 
+    workers = args.workers or settings.workers or default_workers()
     try:
+        if workers > 1:
+            code = serve(settings, workers)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         run(settings)
     except PolicyFileError as err:  # stderr is a log sink: file, line, field; no values, no paths
         for p in err.safe_problems():
@@ -111,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="listen address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="listen port (default 8080)")
     s.add_argument("--policy-dir", help="policy directory (default ./policies if present, else the packaged defaults)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="worker processes sharing the port (default: $TRUSTPROXY_WORKERS, else the CPUs this "
+                        "process may use: affinity and cgroup quota); 1 serves in this process")
     s.set_defaults(func=_serve)
 
     pol = sub.add_parser("policy", help="check, test and explain policy files")

@@ -2,12 +2,14 @@
 
     TrustProxyError                      (status, type, code; message never holds user text)
     ├── InvalidRequest        400 invalid_request_error
-    │   └── PayloadTooLarge   413
+    │   ├── PayloadTooLarge   413
+    │   └── Uninspectable     413 code=uninspectable    (over the policy's inspection budget)
     ├── AuthenticationError   401
     ├── NotFound              404
     ├── PolicyBlocked         400 code=policy_blocked   (names entity types / categories only)
     ├── ZeroRetentionRequired 403
     ├── GuardFailed           500 code=guard_failed     (a detector or scorer errored: fail closed)
+    ├── Overloaded            503 (429 per client) code=overloaded; always a Retry-After header
     ├── UpstreamError         status of the upstream (429 keeps Retry-After; 502/504 ...)
     └── PolicyError           invalid policy file (CLI / start-up; not an HTTP error)
 
@@ -51,6 +53,13 @@ class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
 
 
+class Uninspectable(PayloadTooLarge):
+    """The request holds more text (characters or slots) than the policy lets the guards inspect.
+    Refused, never passed through unscreened."""
+
+    code = "uninspectable"
+
+
 class AuthenticationError(TrustProxyError):
     status = 401
     type = "authentication_error"
@@ -84,6 +93,22 @@ class UpstreamError(TrustProxyError):
     status = 502
     type = "upstream_error"
     code = "upstream_error"
+
+
+class Overloaded(TrustProxyError):
+    """Admission control refused the request: a bound (in-flight requests, a guard queue, the
+    audit buffer) is full. Fast, before any work; the client should retry after ``Retry-After``
+    seconds. ``status=429`` when a per-client limit was hit. ``reason`` (a short token) labels
+    the metric; it is not sent to the client."""
+
+    status = 503
+    type = "server_error"
+    code = "overloaded"
+
+    def __init__(self, message: str = "The proxy is at capacity; retry shortly.", *, reason: str = "in_flight",
+                 retry_after: int = 1, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, status=status, code=code, headers={"Retry-After": str(max(1, int(retry_after)))})
+        self.reason = reason
 
 
 class PolicyError(Exception):

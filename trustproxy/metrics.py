@@ -4,10 +4,16 @@ Every label value goes through ``safe_label``: a value outside its allow-list, o
 ``^[A-Za-z0-9_.:/-]{1,64}$``, becomes ``"other"``, so no label can carry user text. Routes and
 policies are allow-listed from configuration (``set_allowed`` on reload); until configured they
 show as ``other``. Record through the methods below rather than the raw metric objects.
+
+Several workers (``trustproxy serve --workers N``): the supervisor sets ``PROMETHEUS_MULTIPROC_DIR``
+before it forks, so every worker's values live in that directory (prometheus-client's
+multiprocess mode) and ``render`` on any worker returns the sum over all workers (gauges: the
+sum over live workers). One worker: the per-app registry, as before.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -29,6 +35,7 @@ STAGES = frozenset({"detection", "screening", "restore"})
 BLOCK_KINDS = frozenset({"entity", "toxicity", "zero_data_retention", "prompt"})
 ACTIONS = frozenset({"mask", "redact", "hash", "synthetic", "block", "allow", "flag"})
 RELOAD_RESULTS = frozenset({"ok", "error"})
+OVERLOAD_REASONS = frozenset({"in_flight", "client", "pool_detection", "pool_output", "pool_toxicity", "audit"})
 
 GUARD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -64,7 +71,15 @@ class Metrics:
                                                ["stage"], buckets=GUARD_BUCKETS, namespace=ns, registry=reg)
         self.upstream_latency_seconds = Histogram("upstream_latency_seconds", "Upstream call time, by route.",
                                                   ["route"], buckets=UPSTREAM_BUCKETS, namespace=ns, registry=reg)
-        self.active_streams = Gauge("active_streams", "Streaming replies in flight.", namespace=ns, registry=reg)
+        self.active_streams = Gauge("active_streams", "Streaming replies in flight.", namespace=ns, registry=reg,
+                                    multiprocess_mode="livesum")
+        self.in_flight = Gauge("in_flight_requests", "Requests to /v1 being served (all workers).", namespace=ns,
+                               registry=reg, multiprocess_mode="livesum")
+        self.overload_total = Counter("overload_total", "Requests refused by admission control (503/429), by reason.",
+                                      ["reason"], namespace=ns, registry=reg)
+        self.audit_dropped_total = Counter("audit_dropped_total", "Audit events that could not be queued for the "
+                                           "writer (should stay 0: admission refuses first).", namespace=ns,
+                                           registry=reg)
         self.policy_reloads_total = Counter("policy_reloads_total", "Policy reloads, by result.",
                                             ["result"], namespace=ns, registry=reg)
         self.guard_errors_total = Counter("guard_errors_total", "Guard failures (requests failed closed), by guard.",
@@ -121,6 +136,12 @@ class Metrics:
     def policy_reload(self, ok: bool) -> None:
         self.policy_reloads_total.labels("ok" if ok else "error").inc()
 
+    def overload(self, reason: str) -> None:
+        self.overload_total.labels(safe_label(reason, OVERLOAD_REASONS)).inc()
+
+    def audit_dropped(self) -> None:
+        self.audit_dropped_total.inc()
+
     def guard_error(self, guard: str) -> None:
         self.guard_errors_total.labels(safe_label(guard)).inc()
 
@@ -153,5 +174,11 @@ class Metrics:
     # --- exposition ----------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
-        """Body and content type for ``GET /metrics``."""
+        """Body and content type for ``GET /metrics`` (all workers' values in multiprocess mode)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            reg = CollectorRegistry()
+            multiprocess.MultiProcessCollector(reg)
+            return generate_latest(reg), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import trustproxy._offline  # noqa: F401  (env before litellm import)
@@ -238,6 +238,33 @@ async def _close(stream: Any) -> None:
             pass
 
 
+class _ClosingStream:
+    """The chunk iterator of one upstream stream. ``aclose`` closes the upstream call even when no
+    chunk was ever read (an async generator that never started skips its ``finally``)."""
+
+    def __init__(self, gen: AsyncGenerator[dict[str, Any], None], upstream: Any) -> None:
+        self._gen = gen
+        self._upstream = upstream
+        self._started = False
+
+    def __aiter__(self) -> "_ClosingStream":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        self._started = True
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+        if not self._started:
+            close = getattr(self._upstream, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001 - closing a dead stream
+                    pass
+
+
 class Provider:
     """litellm for all configured routes: one Router (fallbacks), direct calls otherwise."""
 
@@ -318,7 +345,7 @@ class Provider:
             raise self._fail(exc, route) from None
         return normalise_response(resp.model_dump())
 
-    async def chat_stream(self, route: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, route: str, body: dict[str, Any]) -> _ClosingStream:
         """Yield OpenAI-shaped chunks. Raises UpstreamError before or during the stream.
 
         Wire quirks are settled here (see ``wire.py``): a stream that ended with ``[DONE]`` is
@@ -339,9 +366,9 @@ class Provider:
             await _close(stream)
             raise UpstreamError(f"The provider for '{route}' answered a streamed request with something that is "
                                 "not a stream.", status=502, code="upstream_not_a_stream")
-        return self._iterate(stream, route, watch)
+        return _ClosingStream(self._iterate(stream, route, watch), stream)
 
-    async def _iterate(self, stream: Any, route: str, watch: StreamWatch) -> AsyncIterator[dict[str, Any]]:
+    async def _iterate(self, stream: Any, route: str, watch: StreamWatch) -> AsyncGenerator[dict[str, Any], None]:
         r = self.routes[route]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + r.max_stream_seconds

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from trustproxy.errors import PolicyError
+from trustproxy.execution import ExecutionSettings
 
 ECHO_MODEL = "echo"
 _KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -147,6 +148,8 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     playground: PlaygroundSettings = Field(default_factory=PlaygroundSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings, description="Admission control and guard pools, per worker (see docs/benchmarks-load.md).")
+    workers: int | None = Field(None, ge=1, le=256, description="Worker processes for `trustproxy serve` (`--workers` wins). Unset: the CPUs this process may use (affinity and cgroup quota).")
     log_level: str = "INFO"
 
     @field_validator("log_level")

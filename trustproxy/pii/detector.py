@@ -240,6 +240,19 @@ _PERSON_CUE = regex.compile(
     r"name\s+is|i\s+am|i'm|this\s+is|signed)\.?)\s*[,:]?\s*$")
 
 
+def _ner_produces(engine: Any, ner_cfg: Any, language: str) -> frozenset[str]:
+    """The Presidio entity types this model's NER can actually produce: its labels mapped
+    through the NER configuration. Presidio's own list is the whole mapping (PHONE_NUMBER, EMAIL
+    ...), which made every output-PII window run NER for types no spaCy model labels."""
+    try:
+        labels = engine.nlp[language].get_pipe("ner").labels
+        mapping = ner_cfg.model_to_presidio_entity_mapping
+        ignore = set(ner_cfg.labels_to_ignore or ())
+        return frozenset(mapping[lb] for lb in labels if lb in mapping and lb not in ignore)
+    except Exception:  # noqa: BLE001 - unknown layout: assume NER may produce any type
+        return frozenset(engine.get_supported_entities())
+
+
 def _needed_components(nlp: Any) -> set[str]:
     """``ner`` plus the embedding components its model listens to (tok2vec / transformer)."""
     if "ner" not in nlp.pipe_names:
@@ -283,7 +296,7 @@ class Detector:
             models=[{"lang_code": language, "model_name": nlp_model}],
             ner_model_configuration=ner_cfg)
         self._engine.load()
-        self._ner_entities = frozenset(self._engine.get_supported_entities())
+        self._ner_entities = _ner_produces(self._engine, ner_cfg, language)
         registry = RecognizerRegistry(supported_languages=[language])
         registry.load_predefined_recognizers(languages=[language], nlp_engine=self._engine)
         from presidio_analyzer.predefined_recognizers import PhoneRecognizer

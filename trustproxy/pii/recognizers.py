@@ -54,7 +54,8 @@ class RegexRecognizer(PatternRecognizer):
 
     def __init__(self, entity: str, rules: Sequence[Rule], *, name: str | None = None,
                  language: str = "en", context: Sequence[str] | None = None,
-                 validate: Callable[[str], bool] | None = None, flags: int = _FLAGS) -> None:
+                 validate: Callable[[str], bool] | None = None, flags: int = _FLAGS,
+                 timeout: float | None = None) -> None:
         super().__init__(
             supported_entity=entity, name=name or f"{entity.title().replace('_', '')}Recognizer",
             supported_language=language,
@@ -63,6 +64,7 @@ class RegexRecognizer(PatternRecognizer):
         )
         self._rules = [(r, regex.compile(r.pattern, flags)) for r in rules]
         self._validate = validate
+        self._timeout = timeout
 
     def analyze(self, text: str, entities: list[str],
                 nlp_artifacts: NlpArtifacts | None = None,
@@ -70,7 +72,14 @@ class RegexRecognizer(PatternRecognizer):
         entity = self.supported_entities[0]
         out: list[RecognizerResult] = []
         for rule, rx in self._rules:
-            for m in rx.finditer(text):
+            try:
+                matches = list(rx.finditer(text)) if self._timeout is None else _matches(rx, text, self._timeout)
+            except TimeoutError:
+                from trustproxy.errors import GuardFailed
+
+                raise GuardFailed(f"Recognizer '{getattr(self, 'name')}' took longer than its regex time limit "
+                                  f"({self._timeout} s); the request was not sent.", code="guard_timeout") from None
+            for m in matches:
                 start, end = _group_span(m)
                 if rule.extend:
                     end = _TOKEN_TAIL.match(text, end).end()
@@ -90,6 +99,26 @@ class RegexRecognizer(PatternRecognizer):
                         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                     }))
         return EntityRecognizer.remove_duplicates(out)
+
+
+def _matches(rx: Any, text: str, timeout: float) -> list[Any]:
+    """``finditer`` under one deadline for the whole text (``regex``'s own ``timeout`` counts per
+    search, and ``finditer`` searches again from every position)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    out: list[Any] = []
+    pos = 0
+    while pos <= len(text):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        m = rx.search(text, pos, timeout=remaining)
+        if m is None:
+            break
+        out.append(m)
+        pos = m.end() if m.end() > m.start() else m.start() + 1
+    return out
 
 
 def _group_span(m: Any) -> tuple[int, int]:
@@ -361,6 +390,11 @@ def _deny_regex(words: Iterable[str]) -> str:
     return rf"(?i)(?<!\w)(?:{alts})(?!\w)"
 
 
+#: A policy's own regex may backtrack badly on some text: each scan of one text stops after this
+#: long and the request fails closed (500 guard_timeout, naming the recognizer).
+CUSTOM_REGEX_TIMEOUT_SECONDS = 0.25
+
+
 def compile_custom(custom: Sequence[CustomRecognizer], language: str = "en"
                    ) -> list[EntityRecognizer]:
     """Compile policy custom recognizers. Raises ``ValueError`` naming the recognizer (never
@@ -382,7 +416,7 @@ def compile_custom(custom: Sequence[CustomRecognizer], language: str = "en"
         if c.regex:
             out.append(RegexRecognizer(c.type, rules[:1], name=f"custom:{c.name}",
                                        language=language, context=ctx,
-                                       validate=CHECKSUMS.get(c.checksum)))
+                                       validate=CHECKSUMS.get(c.checksum), timeout=CUSTOM_REGEX_TIMEOUT_SECONDS))
         if c.deny_list:
             out.append(RegexRecognizer(c.type, rules[-1:], name=f"custom:{c.name}:deny",
                                        language=language, context=ctx))

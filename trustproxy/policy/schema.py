@@ -100,6 +100,13 @@ class PIIConfig(_Strict):
     """How request fields that are not prose are treated."""
 
     participant_names: Literal["person", "screen", "opaque"] = Field("person", description="A message's `name` (who speaks): person = the whole value is a PERSON (masked as [PERSON_1], restored in the reply); screen = detected like any text (agent names such as docs_helper pass); opaque = never screened.")
+class LimitsConfig(_Strict):
+    """How much text the guards inspect per request. A request over a limit is refused with 413
+    `uninspectable` (never sent unscreened). The defaults keep one request's detection to a few
+    seconds of one core (about 15-20k characters per second with the default model)."""
+
+    max_inspect_chars: int = Field(100_000, ge=1, le=10_000_000, description="Most characters of text (all messages, tool arguments, names, tool descriptions) inspected per request.")
+    max_inspect_slots: int = Field(2_000, ge=1, le=1_000_000, description="Most text fields (message contents, content parts, names, tool-call arguments) inspected per request.")
 
 
 class RetentionConfig(_Strict):
@@ -143,4 +150,5 @@ class Policy(_Strict):
     streaming: StreamingConfig = Field(default_factory=StreamingConfig, description="Limits for streamed replies.")
     on_guard_error: Literal["block"] = Field("block", description="What happens if a detector or scorer fails: block (fail closed). No other value is offered.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Which routes may receive requests carrying given entity types.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="How much text the guards inspect per request; more is refused with 413 uninspectable.")
     tests: list[GoldenTest] = Field(default_factory=list, description="Golden examples run by `trustproxy policy test`.")

@@ -229,11 +229,14 @@ def create_app(settings: Settings) -> web.Application:
     from trustproxy.server import routes
 
     settings.check_auth_safety()
-    app = web.Application(middlewares=[request_id_middleware, auth_middleware],
+    from trustproxy.server.admission import IN_FLIGHT, InFlight, admission_middleware
+
+    app = web.Application(middlewares=[request_id_middleware, auth_middleware, admission_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[REQUEST_ID_HASH_KEY] = (settings.hash_key or "").encode("utf-8") or secrets.token_bytes(32)
     ops = app[OPS_SERVER] = OpsServer(settings)
+    app[IN_FLIGHT] = InFlight()
     app.cleanup_ctx.append(_runtime_ctx)
     app.on_startup.append(ops.start)  # after the runtime: the probe answers once it is up
 
@@ -245,15 +248,17 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings) -> None:
-    """Serve until SIGTERM/SIGINT; in-flight requests get ``shutdown_grace_seconds`` to finish."""
+def run(settings: Settings, sock: Any = None) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests get ``shutdown_grace_seconds`` to finish.
+    ``sock``: an already bound listening socket (a worker under ``serve --workers N``)."""
     app = create_app(settings)
 
     async def _ready(app: web.Application) -> None:  # after the runtime (models, policies) loaded
         log.info("trustproxy ready; listening on http://%s:%s", settings.host, settings.port)
 
     app.on_startup.append(_ready)
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace_seconds,
+    where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": settings.host, "port": settings.port}
+    web.run_app(app, **where, shutdown_timeout=settings.shutdown_grace_seconds,
                 handler_cancellation=True, access_log=None, print=None)
 
 

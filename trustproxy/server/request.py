@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustproxy.doors.masking import IdentityMap, mask_canonical, request_slots
+from trustproxy.doors.masking import IdentityMap
 from trustproxy.errors import (GuardFailed, InvalidRequest, NotFound, PolicyBlocked, TrustProxyError,
                                ZeroRetentionRequired)
 from trustproxy.pii.masker import MaskResult
@@ -42,6 +42,7 @@ class RequestContext:
     result: str = "ok"
     error_code: str | None = None
     _closed: bool = False
+    _screen: Any = None
 
     @classmethod
     def open(cls, rt: Any, request_id: str, client: Client | None, model: str, *, stream: bool) -> "RequestContext":
@@ -72,21 +73,26 @@ class RequestContext:
 
     # -- request side --------------------------------------------------------------------
     async def screen_request(self, body: dict[str, Any]) -> None:
-        from trustproxy.pii.vault import Vault
+        from trustproxy.inspection import adopt, check_budget, mask_job
 
         rt = self.rt
         if (body.get("logprobs") or body.get("top_logprobs")) and self.output_screened:
             raise InvalidRequest(f"Policy '{self.policy_name}' screens the model's replies; token logprobs would "
                                  "show the unscreened text, so they are not returned.", param="logprobs",
                                  code="logprobs_not_allowed")
-        policy, version, idmap = self.policy, self.policy_version, self.idmap
-        slots = request_slots(body, policy, idmap)  # walked once: the vault's view and the masking
-        self.vault = vault = Vault([s.get() for s in slots], hash_key=rt.hash_key)
+        policy, version = self.policy, self.policy_version
+        check_budget(body, policy)  # 413 uninspectable before any work is queued
         t0 = now_ms()
         try:
-            # the detector is looked up (and, after a reload, loaded) in the guard thread too
-            self.mask = await rt.run_guard(lambda: mask_canonical(body, policy, rt.detector(policy), vault, version,
-                                                                  idmap, slots))
+            # the job masks its own copy into its own Vault and IdentityMap; adopted here only if
+            # it finished in time (an abandoned job never writes into this request's state)
+            detector = rt.detector(policy)
+            done = await rt.guards.detection.run(
+                mask_job, body, policy, detector, rt.guards.gate(detector), rt.hash_key, version,
+                rt.settings.execution.detection_chunk_chars, timeout=rt.settings.detection_timeout_seconds,
+                what="PII detection")
+            adopt(body, done)
+            self.vault, self.mask, self.idmap = done.vault, done.result, done.idmap
         except PolicyBlocked as exc:
             self.mask = getattr(exc, "result", self.mask)
             raise
@@ -145,7 +151,20 @@ class RequestContext:
         async def detect_out(text: str) -> list[Any]:
             return await rt.run_guard(lambda: detector.detect(
                 text, entities=list(out_cfg.entities), thresholds={}, default_threshold=out_cfg.threshold,
-                allow_list=policy.allow_list, namespace="out:" + self.policy_version))
+                allow_list=policy.allow_list, namespace="out:" + self.policy_version),
+                detector=detector, pool="output")
+
+        gate = rt.guards.gate(detector)
+
+        def detect_out_sync(text: str) -> list[Any]:  # in an output pool thread, one fair turn per window
+            with gate.turn():
+                return detector.detect(
+                    text, entities=list(out_cfg.entities), thresholds={}, default_threshold=out_cfg.threshold,
+                    allow_list=policy.allow_list, namespace="out:" + self.policy_version)
+
+        async def offload(fn: Any) -> str:
+            return await rt.guards.output.run(fn, timeout=rt.settings.detection_timeout_seconds,
+                                              what="Output screening")
 
         def content_filters() -> list[StreamFilter]:
             filters: list[StreamFilter] = []
@@ -153,7 +172,8 @@ class RequestContext:
                 filters.append(ToxicityFilter(rt.batcher(policy), policy.output.toxicity))
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
                 filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
-                                               entities=list(out_cfg.entities)))
+                                               entities=list(out_cfg.entities), detect_sync=detect_out_sync,
+                                               offload=offload))
             filters.append(JsonStringRestorer(vault))  # placeholders inside JSON the model wrote: escaped
             filters.append(StreamRestorer(vault))
             return filters
@@ -163,12 +183,14 @@ class RequestContext:
             filters: list[StreamFilter] = []
             if out_cfg.enabled and out_cfg.entities and out_cfg.action != "allow":
                 filters.append(OutputPIIFilter(detect_out, vault, action=out_cfg.action, hold_back=hold,
-                                               entities=list(out_cfg.entities)))
+                                               entities=list(out_cfg.entities), detect_sync=detect_out_sync,
+                                               offload=offload))
             filters.append(StreamRestorer(vault, json_escape=True))
             return filters
 
-        return ResponseScreen(content_filters, tool_filters, self.idmap.restore,
-                              keep_logprobs=not self.output_screened)
+        self._screen = ResponseScreen(content_filters, tool_filters, self.idmap.restore,
+                                      keep_logprobs=not self.output_screened)
+        return self._screen
 
     def collect(self, screen: ResponseScreen) -> None:
         """Gather decisions (types, categories, scores only) from the response filters."""
@@ -217,6 +239,11 @@ class RequestContext:
             return
         self._closed = True
         self.latency["total"] = round(now_ms() - self.started, 3)
+        if self._screen is not None:  # scoring still queued for this reply stops with it
+            for f in self._screen.all_filters:
+                cancel = getattr(f, "cancel", None)
+                if cancel is not None:
+                    cancel()
         try:
             self.rt.observe(self)
         finally:

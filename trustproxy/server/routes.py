@@ -4,6 +4,7 @@ provider that the proxy has not screened."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -122,6 +123,12 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
     rt = ctx.rt
     t0 = now_ms()
     chunks = await rt.provider.chat_stream(ctx.route, body)  # errors here are plain JSON errors
+    async with contextlib.aclosing(chunks):  # every way out closes the upstream stream
+        return await _relay(request, ctx, chunks, t0)
+
+
+async def _relay(request: web.Request, ctx: RequestContext, chunks: Any, t0: float) -> web.StreamResponse:
+    rt = ctx.rt
     ctx.latency["provider_first_byte"] = round(now_ms() - t0, 3)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        **_headers(ctx)})
@@ -168,8 +175,7 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
             await resp.write(enc.error(err))
     except (ConnectionResetError, asyncio.CancelledError):
         ctx.outcome("client_disconnected", 499)
-        await chunks.aclose()  # cancels the upstream call
-        raise
+        raise  # the caller's aclosing closes the upstream call
     finally:
         ctx.latency["screening"] = round(ctx.latency.get("screening", 0.0), 3)
         # provider: the upstream stream, less the time spent screening it
@@ -237,6 +243,9 @@ async def inspect(request: web.Request) -> web.Response:
     parsed = parse_input(raw["request"] if isinstance(raw.get("request"), dict) else raw["text"])
     client = request.get(CLIENT_KEY)
     loaded = resolve(rt, client, raw.get("policy"), route=parsed.route)
+    from trustproxy.inspection import check_budget
+
+    check_budget(parsed.doc, loaded.policy)  # the same 413 uninspectable as the request path
     result = await dry_run(loaded.policy, loaded.version, parsed, RuntimeGuards(rt), reply=reply,
                            with_reply=reply is not None,
                            zero_data_retention=route_zero_data_retention(rt.settings, parsed.route))

@@ -1,4 +1,4 @@
-"""Process-wide resources of a running proxy: provider, policies, models, executor, audit, metrics.
+"""Process-wide resources of a running proxy: provider, policies, models, guard pools, audit, metrics.
 
 Loaded once at start-up (aiohttp cleanup context); nothing request-specific lives here.
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from trustproxy.errors import GuardFailed, PolicyError
+from trustproxy.execution import Guards
 from trustproxy.policy.schema import Policy
 from trustproxy.settings import Settings
 
@@ -21,7 +21,8 @@ log = logging.getLogger("trustproxy.runtime")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trustproxy-guard")
+        # guard work runs in bounded pools (trustproxy.execution); start-up work in the loop's default executor
+        self.guards = Guards(settings.execution, on_refused=self._refused)
         self.hash_key = (settings.hash_key or "").encode("utf-8")
         self.provider: Any = None
         self.policies: Any = None
@@ -48,17 +49,20 @@ class Runtime:
         loop = asyncio.get_running_loop()
         from trustproxy.audit import build_audit_log
 
+        from trustproxy.audit import AuditWriter
+
         quiet_presidio_language_warnings()
-        self.audit = build_audit_log(self.settings.audit)
+        self.audit = AuditWriter(build_audit_log(self.settings.audit, chain_id=self.settings_chain_id()),
+                                 capacity=self.settings.execution.audit_buffer, on_drop=self._audit_dropped)
         policy_dir = self.settings.resolved_policy_dir()
         log.info("policies from %s (%s)", policy_dir, self.settings.policy_dir_source())
         # load, compile and prepare every policy (models loaded and smoke-tested) off the loop,
         # before the first request; a policy that cannot be prepared stops the start-up
-        self.policies = await loop.run_in_executor(self.executor, lambda: PolicyStore(
+        self.policies = await loop.run_in_executor(None, lambda: PolicyStore(
             str(policy_dir), default=self.settings.default_policy, required=self._policy_names(),
             on_reload=self._on_reload, prepare=self.prepare_policy))
         self.metrics = Metrics(routes=self.settings.routes, policies=self.policies.policies)
-        self.provider = await loop.run_in_executor(self.executor, Provider, self.settings)
+        self.provider = await loop.run_in_executor(None, Provider, self.settings)
         self._watch_task = asyncio.create_task(self.policies.watch())
         self.ready = True
 
@@ -103,7 +107,10 @@ class Runtime:
         scorer = load_scorer(cfg)
         key = _scorer_key(cfg)
         if key not in self._batchers:
-            self._batchers[key] = BatchingScorer(scorer, executor=self.executor)
+            ex = self.settings.execution
+            self._batchers[key] = BatchingScorer(
+                scorer, executor=self.guards.toxicity.executor, timeout=ex.scoring_timeout_seconds,
+                max_queue=ex.toxicity.queue, retry_after=ex.retry_after_seconds, on_refused=self._refused)
         return scorer
 
     # ---- what requests use: lookups only (never a model load, never a loading lock) ------------
@@ -126,14 +133,36 @@ class Runtime:
         return {name: self._scorer_info.get((name, cp.version), {"scorer": None})
                 for name, cp in self.policies.policies.items()}
 
-    async def run_guard(self, fn: Any, *args: Any, timeout: float | None = None) -> Any:
-        """Run a heavy guard step off the event loop, with a timeout (fail closed)."""
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self.executor, fn, *args)
-        try:
-            return await asyncio.wait_for(fut, timeout or self.settings.detection_timeout_seconds)
-        except asyncio.TimeoutError:
-            raise GuardFailed("PII detection timed out; the request was not sent.", code="guard_timeout") from None
+    def settings_chain_id(self) -> str | None:
+        """This worker's audit chain id (``w<N>``) under ``serve --workers N > 1``, else None."""
+        from trustproxy.server.workers import worker_id
+
+        wid = worker_id()
+        return None if wid is None else f"w{wid}"
+
+    def _refused(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.overload(reason)
+
+    def _audit_dropped(self) -> None:
+        if self.metrics is not None:
+            self.metrics.audit_dropped()
+
+    async def run_guard(self, fn: Any, *args: Any, timeout: float | None = None, detector: Any = None,
+                        pool: str = "detection") -> Any:
+        """Run a guard step in a bounded pool with a timeout (fail closed; the job is abandoned).
+
+        With ``detector``, ``fn`` runs inside one fair turn at that detector."""
+        p = self.guards.output if pool == "output" else self.guards.detection
+        call = fn
+        if detector is not None:
+            gate = self.guards.gate(detector)
+
+            def call(*a: Any) -> Any:
+                with gate.turn():
+                    return fn(*a)
+        what = "Output screening" if pool == "output" else "PII detection"
+        return await p.run(call, *args, timeout=timeout or self.settings.detection_timeout_seconds, what=what)
 
     async def close(self) -> None:
         self.ready = False
@@ -145,9 +174,11 @@ class Runtime:
                 pass
         if self.provider is not None:
             await self.provider.close()
+        for b in self._batchers.values():
+            b.close()
         if self.audit is not None:
-            self.audit.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.get_running_loop().run_in_executor(None, self.audit.close)
+        self.guards.shutdown()
 
     def observe(self, ctx: Any) -> None:
         """One audit event and the metrics of a finished request (types, counts, scores only)."""

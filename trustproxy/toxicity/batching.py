@@ -3,14 +3,21 @@
 An idle scorer starts after ``max_wait_ms`` (default 0: the next loop turn; texts queued in
 the same turn join it). One batch runs at a time per scorer, in a thread (off the event loop); texts that arrive
 meanwhile form the next batch, so batches grow with load; a full ``max_batch`` starts at once. An error fails every text of its batch.
+
+Bounds: at most ``max_queue`` texts wait (one more raises ``Overloaded``: 503 + Retry-After); a
+batch that takes longer than ``timeout`` seconds fails its texts with ``guard_timeout`` (its
+thread finishes the batch, whose cost is bounded by ``max_batch`` windows of at most
+``max_hold_chars``; the next batch waits for the thread). A waiter that goes away (its request
+ended) is dropped from the queue before its batch is formed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from trustproxy.errors import GuardFailed, Overloaded
 from trustproxy.toxicity.scorers import Scorer
 
 
@@ -20,9 +27,15 @@ class BatchingScorer:
     ``calls`` and ``texts`` count ``score_batch`` calls and texts scored (metrics, tests)."""
 
     def __init__(self, scorer: Scorer, max_batch: int = 16, max_wait_ms: float = 0.0,
-                 executor: concurrent.futures.Executor | None = None) -> None:
+                 executor: concurrent.futures.Executor | None = None, *, timeout: float | None = None,
+                 max_queue: int | None = None, retry_after: int = 1,
+                 on_refused: Callable[[str], None] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        self.timeout = timeout
+        self.max_queue = max_queue
+        self.retry_after = retry_after
+        self._on_refused = on_refused
         self.scorer = scorer
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
@@ -45,6 +58,13 @@ class BatchingScorer:
 
     async def score(self, text: str) -> dict[str, float]:
         loop = asyncio.get_running_loop()
+        if self.max_queue is not None and len(self._queue) >= self.max_queue:
+            self._queue = [q for q in self._queue if not q[1].done()]  # drop waiters that left
+            if len(self._queue) >= self.max_queue:
+                if self._on_refused is not None:
+                    self._on_refused("pool_toxicity")
+                raise Overloaded("The proxy's toxicity scorer is at capacity; retry shortly.",
+                                 reason="pool_toxicity", retry_after=self.retry_after)
         fut: asyncio.Future[dict[str, float]] = loop.create_future()
         self._queue.append((text, fut))
         if len(self._queue) >= self.max_batch:
@@ -62,8 +82,11 @@ class BatchingScorer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._running or not self._queue:
+        if self._running:
             return  # the running batch starts the next one when it ends
+        self._queue = [q for q in self._queue if not q[1].done()]  # waiters whose request ended
+        if not self._queue:
+            return
         batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
         self._running = True
         task = loop.create_task(self._run(batch, loop))
@@ -84,7 +107,11 @@ class BatchingScorer:
         try:
             self.calls += 1
             self.texts += len(texts)
-            results = await loop.run_in_executor(self._pool(), self.scorer.score_batch, texts)
+            call = loop.run_in_executor(self._pool(), self.scorer.score_batch, texts)
+            try:
+                results = await asyncio.wait_for(call, self.timeout)
+            except asyncio.TimeoutError:
+                raise GuardFailed("Toxicity scoring timed out; the reply was withheld.", code="guard_timeout") from None
             if len(results) != len(texts):
                 raise RuntimeError(f"scorer returned {len(results)} results for {len(texts)} texts")
         except BaseException as e:  # noqa: BLE001  every waiter fails (fail closed)

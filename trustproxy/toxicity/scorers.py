@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from trustproxy.errors import GuardFailed
 from trustproxy.policy.schema import ToxicityConfig
@@ -71,13 +71,52 @@ class ProfanityCheckScorer:
         from profanity_check import predict_prob  # loads the model once (~2 s)
 
         self._predict_prob = predict_prob
+        self._fast = _linear_sigmoid_model()
         self.name = f"profanity_check:alt-profanity-check {importlib.metadata.version('alt-profanity-check')}"
 
     def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
         if not texts:
             return []
-        probs = self._predict_prob(list(texts))
+        probs = self._fast(list(texts)) if self._fast is not None else self._predict_prob(list(texts))
         return [{c: float(p) for c in self.categories} for p in probs]
+
+
+def _linear_sigmoid_model() -> Callable[[list[str]], Any] | None:
+    """The same probabilities as ``profanity_check.predict_prob``, without sklearn's per-call
+    input validation (~5 ms of a ~6.5 ms call for a few sentences, on every batch).
+
+    The shipped model is a ``CalibratedClassifierCV`` over ``LinearSVC`` folds with sigmoid
+    calibration: the probability is the mean over folds of ``expit(-(a * (x.w + b0) + b))``. We
+    stack the folds into one matrix product. Used only if the model has that shape and agrees
+    with the library on probe texts at load; otherwise the library call is used."""
+    try:
+        import numpy as np
+        from profanity_check import profanity_check as pc
+        from scipy.special import expit
+
+        model, vec = pc.model, pc.vectorizer
+        folds = model.calibrated_classifiers_
+        if getattr(model, "method", None) != "sigmoid" or len(model.classes_) != 2:
+            return None
+        w = np.vstack([f.estimator.coef_.ravel() for f in folds])          # (folds, features)
+        b0 = np.array([float(np.ravel(f.estimator.intercept_)[0]) for f in folds])
+        a = np.array([float(f.calibrators[0].a_) for f in folds])
+        b = np.array([float(f.calibrators[0].b_) for f in folds])
+        if any(len(f.calibrators) != 1 for f in folds):
+            return None
+        wt = w.T.copy()
+
+        def predict(texts: list[str]) -> Any:
+            df = vec.transform(texts) @ wt + b0                                  # (n, folds)
+            return expit(-(a * df + b)).mean(axis=1)
+
+        probe = ["have a nice day", "you are a damn idiot", "the meeting is at noon.", "what the hell", ""]
+        if not np.allclose(predict(probe), pc.predict_prob(probe), atol=1e-9):
+            log.warning("profanity_check fast path disagrees with the library; using the library call")
+            return None
+        return predict
+    except Exception:  # noqa: BLE001 - any other layout: the library call
+        return None
 
 
 def detoxify_checkpoint_file(variant: str) -> str:

@@ -238,6 +238,12 @@ class ToxicityFilter:
             return ""
         return released if rest.strip() else released + rest  # a blank tail needs no score
 
+    def cancel(self) -> None:
+        """The request ended: stop scoring what is still queued (nothing more is released)."""
+        for _, _, t in self._queue:
+            t.cancel()
+        self._queue.clear()
+
     # -- internals -------------------------------------------------------------------------
 
     def _check(self) -> None:
