@@ -41,7 +41,7 @@ nunca nadie jamás ni
 _CLAUSE_END = _re.compile(r"[.!?;:,\u2014\u2013]|\b(?:but|because|although|though|aber|mais|pero)\b")
 _TOKEN = _re.compile(r"[\w']+")
 NEGATION_LOOKBACK_WORDS = 6
-GAP = r"(?:(?!(?:not|never|no|nicht|nie|niemals|kein|keine|pas|jamais|nunca|no)\b)[\w'-]+ ){0,3}"
+GAP = r"(?:(?!(?:not|never|no|nicht|nie|niemals|kein|keine|pas|jamais|nunca)\b)[\w'-]+ ){0,3}"
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
                          "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
 _SPACE = _re.compile(r"\s+")

@@ -137,7 +137,7 @@ class _Masker:
     """``quoted_speech`` as a callable: masks reported quotations in order, or passes through."""
 
     def __init__(self, cfg: ToxicityConfig) -> None:
-        self._q = QuoteMasker() if getattr(cfg, "quoted_speech", "ignore") == "ignore" else None
+        self._q = QuoteMasker() if cfg.quoted_speech == "ignore" else None
 
     def __call__(self, segment: str) -> str:
         return self._q.mask(segment) if self._q is not None else segment
