@@ -179,3 +179,24 @@ def test_cli_explain_reply_flag() -> None:
                        cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr
     assert "Hi, I am <PERSON_1>" in r.stdout and "user gets:\nBye John Smith" in r.stdout
+
+
+# -- every front door's body is dry-run through its own codec ---------------------------------
+
+@pytest.mark.parametrize("body,door", [
+    ({"model": "echo", "max_tokens": 50, "system": "You help Ana Ruiz",
+      "messages": [{"role": "user", "content": [{"type": "text", "text": "mail ana.ruiz@example.com"}]}]}, "messages"),
+    ({"model": "echo", "instructions": "be brief",
+      "input": [{"role": "user", "content": [{"type": "input_text", "text": "mail ana.ruiz@example.com"}]}]}, "responses"),
+    ({"model": "echo", "messages": [{"role": "user", "content": "mail ana.ruiz@example.com"}]}, "chat"),
+    ({"model": "echo", "input": "mail ana.ruiz@example.com"}, "embeddings"),
+])
+def test_any_door_body_is_parsed_by_its_codec(body: dict, door: str) -> None:
+    from trustproxy.dryrun import guess_door, parse_input
+
+    assert guess_door(body) == door
+    parsed = parse_input(body)
+    assert parsed == parse_input(body, door)
+    texts = json.dumps(parsed.doc)
+    assert "ana.ruiz@example.com" in texts  # the canonical request carries the text to screen
+    assert parsed.route == "echo"

@@ -32,7 +32,7 @@ from trustproxy.errors import GuardFailed, InvalidRequest, PolicyBlocked, TrustP
 from trustproxy.pii.masker import Masker
 from trustproxy.pipeline import FilterChain, StreamFilter
 from trustproxy.policy.schema import EntityAction, Policy
-from trustproxy.slots import iter_request_slots
+from trustproxy.doors.masking import request_slots
 
 InputKind = Literal["text", "chat", "embeddings"]
 NAME_FIELD_RECOGNIZER = "name field"  # a participant's `name` is a PERSON as a whole (see Masker)
@@ -50,16 +50,44 @@ class ParsedInput:
     route: str | None = None
 
 
-def parse_request_body(body: dict[str, Any]) -> ParsedInput:
-    """A whole request body of a front door, parsed as the door parses it (strict types,
-    steering fields refused, unknown fields dropped). Today: chat completions (``messages``)
-    and embeddings (``input``). Point this at the door codecs when they exist; nothing else in
-    the dry run knows the wire format."""
+Door = Literal["chat", "embeddings", "responses", "messages"]
+
+
+def guess_door(body: dict[str, Any]) -> Door:
+    """Which front door a pasted body is for, when the caller does not say (``door``)."""
+    if "messages" in body:
+        blocks = [b for m in body.get("messages") or [] if isinstance(m, dict)
+                  for b in (m.get("content") if isinstance(m.get("content"), list) else [])]
+        anthropic = "system" in body or "stop_sequences" in body or any(
+            isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in blocks)
+        return "messages" if anthropic else "chat"
+    inp = body.get("input")
+    if "instructions" in body or "text" in body or (
+            isinstance(inp, list) and any(isinstance(x, dict) for x in inp)):
+        return "responses"
+    return "embeddings"
+
+
+def parse_request_body(body: dict[str, Any], door: str | None = None) -> ParsedInput:
+    """A whole request body of a front door, parsed as that door parses it (strict types,
+    steering fields refused, unknown fields dropped) and translated to the canonical request
+    the request path screens: chat completions and embeddings as they are, Responses and
+    Anthropic Messages through their codecs' ``to_canonical``."""
+    from trustproxy.doors import anthropic_messages, openai_responses
     from trustproxy.server.schemas import parse_chat, parse_embeddings
 
-    if "messages" not in body and "input" in body:
+    which = door or guess_door(body)
+    if which == "embeddings":
         emb = parse_embeddings(body)
         return ParsedInput("embeddings", emb, route=emb.get("model"))
+    if which == "responses":
+        canon = openai_responses.parse(body).to_canonical()
+        return ParsedInput("chat", canon, route=canon.get("model"))
+    if which == "messages":
+        canon = anthropic_messages.parse(body).to_canonical()
+        return ParsedInput("chat", canon, route=canon.get("model"))
+    if which != "chat":
+        raise InvalidRequest("Field 'door' must be one of chat, embeddings, responses, messages.", param="door")
     parsed = parse_chat(body)
     return ParsedInput("chat", parsed, route=parsed.get("model"))
 
@@ -68,11 +96,11 @@ def _is_request_body(doc: Any) -> bool:
     return isinstance(doc, dict) and ("messages" in doc or ("model" in doc and "input" in doc))
 
 
-def parse_input(value: str | dict[str, Any]) -> ParsedInput:
+def parse_input(value: str | dict[str, Any], door: str | None = None) -> ParsedInput:
     """Plain text, or a request body (a dict, or text holding a JSON object with
     ``messages``). Raises ``InvalidRequest`` for a body the door would refuse."""
     if isinstance(value, dict):
-        return parse_request_body(value)
+        return parse_request_body(value, door)
     if not isinstance(value, str):
         raise InvalidRequest("The input must be text or a request body (a JSON object).", param="input")
     stripped = value.lstrip()
@@ -83,7 +111,7 @@ def parse_input(value: str | dict[str, Any]) -> ParsedInput:
             doc = None
         if _is_request_body(doc):
             assert isinstance(doc, dict)
-            return parse_request_body(doc)
+            return parse_request_body(doc, door)
     return ParsedInput("text", {"input": value})
 
 
@@ -292,7 +320,7 @@ def inspect_input(policy: Policy, parsed: ParsedInput, detector: Any, hash_key: 
     from trustproxy.pii.vault import Vault
 
     doc = copy.deepcopy(parsed.doc)
-    slots = list(iter_request_slots(doc))
+    slots = request_slots(doc, policy)  # the request path's view, under the policy's name rule
     originals = [s.get() for s in slots]
     vault = Vault(originals, hash_key=hash_key)
     recorder = _Recorder(detector)

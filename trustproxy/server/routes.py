@@ -240,7 +240,10 @@ async def inspect(request: web.Request) -> web.Response:
     reply = raw.get("reply")
     if reply is not None and not isinstance(reply, str):
         raise InvalidRequest("Field 'reply' must be text.", param="reply")
-    parsed = parse_input(raw["request"] if isinstance(raw.get("request"), dict) else raw["text"])
+    door = raw.get("door")
+    if door is not None and not isinstance(door, str):
+        raise InvalidRequest("Field 'door' must be text.", param="door")
+    parsed = parse_input(raw["request"] if isinstance(raw.get("request"), dict) else raw["text"], door)
     client = request.get(CLIENT_KEY)
     loaded = resolve(rt, client, raw.get("policy"), route=parsed.route)
     from trustproxy.inspection import check_budget
