@@ -197,6 +197,9 @@ class ChatRequest(_Strict):
     modalities: list[Literal["text"]] | None = None
     prediction: Prediction | None = None
     user: Ident | None = None
+    # provider-side storage: set only by the Responses door on routes with allow_server_state;
+    # a chat client cannot set it (parse_chat drops it)
+    store: bool | None = None
     safety_identifier: Ident | None = None
     prompt_cache_key: Ident | None = None
 
@@ -205,6 +208,7 @@ def parse_chat(body: Any) -> dict[str, Any]:
     """A client body -> the canonical request (the strict model's dump)."""
     req = validate(body, ChatRequest)
     out = dump(req)
+    out.pop("store", None)
     out["stream"] = req.stream
     if not req.stream:
         out.pop("stream_options", None)

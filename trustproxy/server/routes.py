@@ -124,10 +124,11 @@ async def _stream(request: web.Request, ctx: RequestContext, body: dict[str, Any
     t0 = now_ms()
     chunks = await rt.provider.chat_stream(ctx.route, body)  # errors here are plain JSON errors
     async with contextlib.aclosing(chunks):  # every way out closes the upstream stream
-        return await _relay(request, ctx, chunks, t0)
+        return await _relay(request, ctx, chunks, t0, enc)
 
 
-async def _relay(request: web.Request, ctx: RequestContext, chunks: Any, t0: float) -> web.StreamResponse:
+async def _relay(request: web.Request, ctx: RequestContext, chunks: Any, t0: float,
+                 enc: StreamEncoder) -> web.StreamResponse:
     rt = ctx.rt
     ctx.latency["provider_first_byte"] = round(now_ms() - t0, 3)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
