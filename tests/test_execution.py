@@ -358,3 +358,83 @@ def test_offloaded_output_windows_equal_the_async_path(size: int) -> None:
     if size == 10_000:  # one job for every window of the whole reply, one for the rest
         assert pool.completed - jobs_before == 2 and calls["sync"] > 10
     pool.shutdown()
+
+
+# ---- every exit path closes upstream work ------------------------------------------------------
+
+def test_a_content_block_closes_the_upstream_stream_at_once(env: Any) -> None:
+    proxy, fake = env
+    fake.reply_text = "You are a stupid fucking idiot and I hate you. " + "Then a long calm tail follows. " * 40
+    fake.chunk_size = 8
+    fake.chunk_delay = 0.05  # ~8 s for the whole reply
+    t0 = time.monotonic()
+    with httpx.stream("POST", proxy.base_url + "/chat/completions", headers={"Authorization": "Bearer k-small"},
+                      json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+                      timeout=30) as r:
+        body = "".join(r.iter_text())
+    assert "content_filter" in body and "idiot" not in body
+    deadline = time.monotonic() + 5
+    while fake.cancelled < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.cancelled == 1 and fake.completed == 0  # the upstream call was closed, not read to its end
+    assert time.monotonic() - t0 < 6
+
+
+def test_scoring_of_a_request_that_ended_is_dropped_before_its_batch() -> None:
+    from trustproxy.toxicity.batching import BatchingScorer
+
+    class Slow:
+        name = "slow"
+        categories = ("toxicity",)
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+            self.seen += texts
+            time.sleep(0.2)
+            return [{"toxicity": 0.0} for _ in texts]
+
+    scorer = Slow()
+    b = BatchingScorer(scorer, max_batch=4, timeout=5, max_queue=3)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(b.score("running"))
+        await asyncio.sleep(0.05)  # its batch runs now; the next ones wait
+        gone = asyncio.ensure_future(b.score("request went away"))
+        kept = asyncio.ensure_future(b.score("still wanted"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        assert await kept == {"toxicity": 0.0} and await first == {"toxicity": 0.0}
+        waiting = [asyncio.ensure_future(b.score(f"w{i}")) for i in range(3)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):  # a fourth waiter while three wait and one batch runs
+            await b.score("one too many")
+        await asyncio.gather(*waiting)
+
+    asyncio.run(main())
+    assert "request went away" not in scorer.seen and "still wanted" in scorer.seen
+    b.close()
+
+
+def test_a_scoring_batch_that_hangs_fails_closed_with_guard_timeout() -> None:
+    from trustproxy.toxicity.batching import BatchingScorer
+
+    class Hung:
+        name = "hung"
+        categories = ("toxicity",)
+
+        def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+            time.sleep(1.0)
+            return [{"toxicity": 0.0} for _ in texts]
+
+    b = BatchingScorer(Hung(), timeout=0.2)
+
+    async def main() -> None:
+        t0 = time.monotonic()
+        with pytest.raises(GuardFailed) as e:
+            await b.score("x")
+        assert e.value.code == "guard_timeout" and time.monotonic() - t0 < 0.8
+
+    asyncio.run(main())
+    b.close()
