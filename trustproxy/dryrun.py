@@ -320,7 +320,12 @@ def inspect_input(policy: Policy, parsed: ParsedInput, detector: Any, hash_key: 
     from trustproxy.pii.vault import Vault
 
     doc = copy.deepcopy(parsed.doc)
-    slots = request_slots(doc, policy)  # the request path's view, under the policy's name rule
+    if parsed.kind == "text":  # one plain text: a single prose slot
+        from trustproxy.doors.walk import Slot
+
+        slots = [Slot("input", "text", doc, "input", "input")]
+    else:  # a request body: the request path's view, under the policy's participant-name rule
+        slots = request_slots(doc, policy)
     originals = [s.get() for s in slots]
     vault = Vault(originals, hash_key=hash_key)
     recorder = _Recorder(detector)
