@@ -247,9 +247,13 @@ async def inspect(request: web.Request) -> web.Response:
     parsed = parse_input(raw["request"] if isinstance(raw.get("request"), dict) else raw["text"], door)
     client = request.get(CLIENT_KEY)
     loaded = resolve(rt, client, raw.get("policy"), route=parsed.route)
-    from trustproxy.inspection import check_budget
+    from trustproxy.inspection import check_budget, check_text_budget
 
-    check_budget(parsed.doc, loaded.policy)  # the same 413 uninspectable as the request path
+    # the same 413 uninspectable as the request path
+    if parsed.kind == "text":
+        check_text_budget(parsed.doc["input"], loaded.policy)
+    else:
+        check_budget(parsed.doc, loaded.policy)
     result = await dry_run(loaded.policy, loaded.version, parsed, RuntimeGuards(rt), reply=reply,
                            with_reply=reply is not None,
                            zero_data_retention=route_zero_data_retention(rt.settings, parsed.route))
