@@ -1,0 +1,227 @@
+"""Judging one round trip: what the provider received and what the client got back.
+
+The fake provider answers every request with ``echo_reply``: the texts it received (names,
+contents, content parts, tool results) joined by a blank line, and the assistant tool calls it
+received, echoed as its own tool calls. So a value masked on the way out must be restored on the
+way back, in text and in tool-call arguments, and the client's reply can be compared exactly
+with the echo of what the client sent.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.corpus.model import Case, fold, folded_request, message_strings
+
+SEP = "\n\n"
+#: A whole placeholder, or a fragment of one (an opening without its end, an end without its start).
+PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_\d+>")
+FRAGMENT = re.compile(r"<[A-Z][A-Z0-9_]{2,}(?![A-Za-z0-9_]*>)|(?<![<A-Za-z0-9_])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_\d+>")
+#: The bracket-less form a placeholder takes where brackets are not allowed (a message ``name``).
+BARE = re.compile(r"(?<![<A-Za-z0-9_])[A-Z]{2,}(?:_[A-Z]+)*_\d+(?![>A-Za-z0-9_])")
+
+
+def marks(text: str) -> int:
+    """Placeholders and placeholder fragments in ``text``."""
+    return len(PLACEHOLDER.findall(text)) + len(FRAGMENT.findall(text)) + len(BARE.findall(text))
+
+
+def echo_reply(body: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    """The fake's reply to ``body``: (text, [(tool name, arguments)])."""
+    texts: list[str] = []
+    calls: list[tuple[str, str]] = []
+    for msg in body.get("messages") or []:
+        if msg.get("name"):
+            texts.append(str(msg["name"]))
+        content = msg.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        for call in msg.get("tool_calls") or []:
+            fn = call.get("function") or {}
+            calls.append((str(fn.get("name", "")), str(fn.get("arguments", ""))))
+    return SEP.join(texts), calls
+
+
+def _decoded(args: str) -> Any:
+    try:
+        return json.loads(args)
+    except ValueError:
+        return args
+
+
+def shape(text: str, limit: int = 48) -> str:
+    """The class of a string, not the string: letters -> a/A, digits -> 9, CJK -> 字, the rest
+    (punctuation, spaces, invisible characters as escapes) kept."""
+    out = []
+    for ch in text[:limit]:
+        if ch.isdigit():
+            out.append("9")
+        elif ch.isalpha():
+            if ord(ch) > 0x2E80:
+                out.append("字")
+            else:
+                out.append("A" if ch.isupper() else "a")
+        elif ch.isprintable() and ch not in "\u00ad":
+            out.append(ch)
+        else:
+            out.append(ascii(ch)[1:-1])
+    return "".join(out) + ("…" if len(text) > limit else "")
+
+
+@dataclass
+class ValueResult:
+    planted_id: str
+    category: str
+    placement: str
+    evasion: str
+    format: str
+    locale: str
+    domain: str
+    subtype: str
+    leaked: bool
+    restored: bool
+    shape: str
+
+
+@dataclass
+class CaseResult:
+    id: str
+    kind: str
+    placement: str
+    locale: str
+    clean_kind: str
+    status: int
+    error: str = ""
+    entities: str = ""
+    values: list[ValueResult] = field(default_factory=list)
+    placeholders_left: int = 0
+    altered: bool = False          # the provider did not receive every sent text unchanged
+    round_trip_exact: bool = False  # the client got back exactly what the echo of its request is
+    altered_examples: list[str] = field(default_factory=list)
+
+
+def judge(case: Case, status: int, received: dict[str, Any] | None, reply_text: str,
+          reply_calls: list[tuple[str, str]], entities: str = "", error: str = "") -> CaseResult:
+    res = CaseResult(id=case.id, kind=case.kind, placement=case.placement, locale=case.locale,
+                     clean_kind=case.clean_kind, status=status, entities=entities, error=error)
+    upstream = folded_request(received) if received is not None else ""
+    want_text, want_calls = echo_reply(case.body)
+    got_args = [a for _, a in reply_calls]
+    reply_all = [reply_text, *got_args]
+    for args in got_args:
+        reply_all.extend(_strings(_decoded(args)))
+    for p in case.planted:
+        leaked = received is not None and any(pr in upstream for pr in p.probes)
+        escaped = json.dumps(p.surface, ensure_ascii=False)[1:-1]
+        restored = status == 200 and any(p.surface in s or escaped in s for s in reply_all)
+        res.values.append(ValueResult(p.id, p.category, p.placement, p.evasion, p.format, p.locale, p.domain,
+                                      p.subtype, leaked, restored, shape(p.surface)))
+    if status != 200:
+        return res
+    sent_marks = sum(marks(s) for s in [want_text, *[a for _, a in want_calls]])
+    got_marks = sum(marks(s) for s in [reply_text, *got_args])
+    res.placeholders_left = max(0, got_marks - sent_marks)
+    if received is not None:
+        sent, got = message_strings(case.body), message_strings(received)
+        res.altered = sent != got
+        if res.altered and case.kind == "clean":
+            res.altered_examples = _diff_examples(sent, got)
+    calls_ok = [(n, _decoded(a)) for n, a in reply_calls] == [(n, _decoded(a)) for n, a in want_calls]
+    res.round_trip_exact = reply_text == want_text and calls_ok
+    return res
+
+
+def _strings(obj: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.append(str(k))
+            out.extend(_strings(v))
+    elif isinstance(obj, list):
+        for v in obj:
+            out.extend(_strings(v))
+    elif isinstance(obj, str):
+        out.append(obj)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        out.append(str(obj))
+    return out
+
+
+def _diff_examples(sent: list[str], got: list[str], limit: int = 3) -> list[str]:
+    """What of a clean text was replaced upstream, as ``…before[original]after… -> <PLACEHOLDER>``
+    (clean texts hold no personal data, so the originals may be shown)."""
+    out: list[str] = []
+    for a, b in zip(sent, got):
+        if a == b:
+            continue
+        pieces = re.split(r"(<[A-Z][A-Z0-9_]*_\d+>)", b)
+        pos = 0
+        for k in range(1, len(pieces), 2):
+            lit_before, ph, lit_after = pieces[k - 1], pieces[k], pieces[k + 1]
+            at = a.find(lit_before, pos) if lit_before else pos
+            start = (at + len(lit_before)) if at >= 0 else pos
+            end = a.find(lit_after, start) if lit_after else len(a)
+            end = end if end >= start else start
+            out.append(f"…{a[max(0, start - 15):start]}[{a[start:end]}]{a[end:end + 15]}… -> {ph}")
+            pos = end
+            if len(out) >= limit:
+                return out
+        if len(pieces) == 1:
+            sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+            for op, i1, i2, j1, j2 in sm.get_opcodes():
+                if op != "equal":
+                    out.append(f"…{a[max(0, i1 - 15):i1]}[{a[i1:i2]}]{a[i2:i2 + 15]}… -> {b[j1:j2]!r}")
+                    break
+    if len(sent) != len(got):
+        out.append(f"{len(sent)} texts sent, {len(got)} received")
+    return out[:limit]
+
+
+# ---- aggregation --------------------------------------------------------------------------------
+
+def rate(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+def group(values: Iterable[ValueResult], key: str) -> dict[str, dict[str, float]]:
+    buckets: dict[str, list[ValueResult]] = defaultdict(list)
+    for v in values:
+        buckets[str(getattr(v, key))].append(v)
+    return {k: {"n": len(vs), "leak": rate(sum(v.leaked for v in vs), len(vs)),
+                "restored": rate(sum(v.restored for v in vs), len(vs))}
+            for k, vs in sorted(buckets.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+
+
+def summarise(results: list[CaseResult]) -> dict[str, Any]:
+    values = [v for r in results for v in r.values]
+    pii = [r for r in results if r.kind == "pii"]
+    clean = [r for r in results if r.kind == "clean"]
+    served = [r for r in results if r.status == 200]
+    clean_kinds: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in clean:
+        clean_kinds[r.clean_kind].append(r)
+    return {
+        "requests": len(results), "pii_requests": len(pii), "clean_requests": len(clean),
+        "planted": len(values),
+        "leak": rate(sum(v.leaked for v in values), len(values)),
+        "restored": rate(sum(v.restored for v in values), len(values)),
+        "placeholder_leakage": sum(r.placeholders_left for r in served),
+        "requests_with_placeholder_leakage": sum(1 for r in served if r.placeholders_left),
+        "over_masking": rate(sum(r.altered for r in clean), len(clean)),
+        "round_trip_exact_pii": rate(sum(r.round_trip_exact for r in pii), len(pii)),
+        "round_trip_exact_clean": rate(sum(r.round_trip_exact for r in clean), len(clean)),
+        "refused": sum(1 for r in results if r.status != 200),
+        "by_category": group(values, "category"), "by_placement": group(values, "placement"),
+        "by_evasion": group(values, "evasion"), "by_format": group(values, "format"),
+        "by_locale": group(values, "locale"), "by_domain": group(values, "domain"),
+        "over_masking_by_kind": {k: {"n": len(rs), "altered": rate(sum(r.altered for r in rs), len(rs))}
+                                 for k, rs in sorted(clean_kinds.items())},
+    }
