@@ -12,7 +12,7 @@ the recording fake OpenAI provider of ``tests/fakes``; every corpus request goes
 and each request once: placeholders (or fragments of one) left in the client's reply; for clean
 texts, whether the provider received them altered (over-masking).
 
-Usage: python bench/bench_detect_quality.py [--seed 1] [--n 400] [--policy default]
+Usage: python bench/bench_detect_quality.py [--seed 1 [2 ...]] [--n 400] [--policy default]
        [--json out.json] [--examples 8]
        python bench/bench_detect_quality.py --markdown seed1.json seed2.json   (tables for docs/)
 Prints no planted value: examples show the shape of a value (letters -> a/A, digits -> 9).
@@ -77,19 +77,20 @@ async def run_cases(proxy: ProxyServer, recorder: Recorder, cases: list[Case],
         for k, case in enumerate(cases):
             recorder.bodies.clear()
             body = dict(case.body)
-            status, error, text, calls, entities = 200, "", "", [], ""
+            status, error, text, calls, entities, withheld = 200, "", "", [], "", False
             try:
                 raw = await client.chat.completions.with_raw_response.create(**body)
                 resp = raw.parse()
                 entities = raw.headers.get("x-trustproxy-entities", "")
                 msg = resp.choices[0].message
+                withheld = resp.choices[0].finish_reason == "content_filter"
                 text = msg.content or ""
                 calls = [(c.function.name, c.function.arguments) for c in (msg.tool_calls or [])]
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 error = str((exc.body or {}).get("code") if isinstance(exc.body, dict) else "") or type(exc).__name__
             received = recorder.bodies[-1] if recorder.bodies else None
-            results.append(judge(case, status, received, text, calls, entities, error))
+            results.append(judge(case, status, received, text, calls, entities, error, withheld))
             if progress:
                 progress(k + 1)
     finally:
@@ -97,26 +98,30 @@ async def run_cases(proxy: ProxyServer, recorder: Recorder, cases: list[Case],
     return results
 
 
-def run(seed: int, n: int, policy: str, policy_dir: Path, log: Callable[[str], None] = print) -> tuple[
-        list[CaseResult], dict[str, Any]]:
-    cases = generate(seed, n)
+def run(seeds: list[int], n: int, policy: str, policy_dir: Path, log: Callable[[str], None] = print) -> list[
+        tuple[list[CaseResult], dict[str, Any]]]:
+    """Each seed's corpus through one proxy (started once: model loading dominates a short run)."""
     recorder = Recorder()
+    out = []
     t0 = time.perf_counter()
     with FakeOpenAI(model="m") as fake:
         fake.script = recorder
         with ProxyServer(settings_for(fake, policy, policy_dir)) as proxy:
             t_load = time.perf_counter() - t0
-            t1 = time.perf_counter()
+            for seed in seeds:
+                cases = generate(seed, n)
+                t1 = time.perf_counter()
 
-            def progress(k: int) -> None:
-                if k % 100 == 0:
-                    log(f"  {k}/{len(cases)} requests, {time.perf_counter() - t1:.0f} s")
+                def progress(k: int) -> None:
+                    if k % 100 == 0:
+                        log(f"  seed {seed}: {k}/{len(cases)} requests, {time.perf_counter() - t1:.0f} s")
 
-            results = asyncio.run(run_cases(proxy, recorder, cases, progress))
-            t_run = time.perf_counter() - t1
-    summary = summarise(results)
-    summary.update({"seed": seed, "n": n, "policy": policy, "load_s": round(t_load, 1), "run_s": round(t_run, 1)})
-    return results, summary
+                results = asyncio.run(run_cases(proxy, recorder, cases, progress))
+                summary = summarise(results)
+                summary.update({"seed": seed, "n": n, "policy": policy, "load_s": round(t_load, 1),
+                                "run_s": round(time.perf_counter() - t1, 1)})
+                out.append((results, summary))
+    return out
 
 
 # ---- printing ------------------------------------------------------------------------------------
@@ -136,18 +141,21 @@ def examples(results: list[CaseResult], limit: int) -> dict[str, list[str]]:
     leaked = [f"{v.category}/{v.subtype} in {v.placement}, evasion {v.evasion}, format {v.format}, "
               f"{v.locale}: {v.shape!r}" for r in results for v in r.values if v.leaked]
     unrestored = [f"{v.category} in {v.placement}, evasion {v.evasion}, format {v.format}: {v.shape!r}"
-                  for r in results if r.status == 200 for v in r.values if not v.leaked and not v.restored]
+                  for r in results if r.status == 200 and not r.withheld for v in r.values
+                  if not v.leaked and not v.restored]
     over = [f"{r.clean_kind} in {r.placement} ({r.locale}), detected {r.entities or '-'}: "
             + "; ".join(r.altered_examples) for r in results if r.kind == "clean" and r.altered]
     holes = [f"{r.id} {r.placement}: {r.placeholders_left}" for r in results if r.placeholders_left]
     refused = [f"{r.id} {r.kind} {r.placement}: HTTP {r.status} {r.error}" for r in results if r.status != 200]
+    withheld = [f"{r.id} {r.kind} {r.placement} ({r.locale})" for r in results if r.withheld]
     inexact = [f"{r.id} {r.placement} ({r.locale})" for r in results
-               if r.kind == "pii" and r.status == 200 and not r.round_trip_exact]
+               if r.kind == "pii" and r.status == 200 and not r.withheld and not r.round_trip_exact]
 
     def head(xs: list[str]) -> list[str]:
         return xs[:limit] + ([f"... and {len(xs) - limit} more"] if len(xs) > limit else [])
     return {"leaked": head(leaked), "not_restored": head(unrestored), "over_masked": head(over),
-            "placeholder_leakage": head(holes), "refused": head(refused), "round_trip_inexact": head(inexact)}
+            "placeholder_leakage": head(holes), "refused": head(refused), "withheld": head(withheld),
+            "round_trip_inexact": head(inexact)}
 
 
 def report(results: list[CaseResult], s: dict[str, Any], limit: int) -> str:
@@ -161,7 +169,8 @@ def report(results: list[CaseResult], s: dict[str, Any], limit: int) -> str:
              f"  over-masking         {pct(s['over_masking']):>7}   target <= {pct(TARGETS['over_masking'])}",
              f"  round trip exact     {pct(s['round_trip_exact_pii']):>7} of planted requests, "
              f"{pct(s['round_trip_exact_clean'])} of clean",
-             f"  refused by the proxy {s['refused']:>7}"]
+             f"  refused by the proxy {s['refused']:>7}   (HTTP errors: nothing sent upstream, counted as not leaked)",
+             f"  reply withheld       {s['withheld']:>7}   (output screening replaced the echo; not judged for restore)"]
     for key, title in (("by_category", "per category"), ("by_placement", "per placement"),
                        ("by_evasion", "per evasion"), ("by_format", "per format"),
                        ("by_locale", "per locale"), ("by_domain", "per domain")):
@@ -187,7 +196,8 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
             ("over-masking (clean texts altered)", "<= 5 %", lambda s: pct(s["over_masking"])),
             ("round trip exact, planted / clean requests", "", lambda s: f"{pct(s['round_trip_exact_pii'])} / "
              f"{pct(s['round_trip_exact_clean'])}"),
-            ("requests refused by the proxy", "", lambda s: str(s["refused"])),
+            ("requests refused by the proxy / replies withheld by output screening", "",
+             lambda s: f"{s['refused']} / {s['withheld']}"),
             ("requests (planted + clean), planted values", "", lambda s: f"{s['pii_requests']} + {s['clean_requests']}, "
              f"{s['planted']}")]
     for name, target, fn in rows:
@@ -220,11 +230,12 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Detection quality through the proxy on the seeded corpus.")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, nargs="+", default=[1], help="one or more seeds (one proxy start)")
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--policy", default="default", help="policy name in --policy-dir (default: default)")
     ap.add_argument("--policy-dir", type=Path, default=ROOT / "policies")
-    ap.add_argument("--json", type=Path, help="write the summary and every per-value result here")
+    ap.add_argument("--json", type=Path, help="write the summary and every per-value result here "
+                    "(with several seeds: NAME-seedN.json)")
     ap.add_argument("--examples", type=int, default=8, help="examples per list in the report")
     ap.add_argument("--markdown", nargs="+", type=Path, metavar="JSON",
                     help="print the markdown tables of earlier --json runs (e.g. two seeds) and exit")
@@ -233,11 +244,16 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown([json.loads(p.read_text())["summary"] for p in args.markdown]))
         return 0
     logging.disable(logging.WARNING)
-    results, summary = run(args.seed, args.n, args.policy, args.policy_dir, log=lambda m: print(m, file=sys.stderr))
-    print(report(results, summary, args.examples))
+    runs = run(args.seed, args.n, args.policy, args.policy_dir, log=lambda m: print(m, file=sys.stderr))
+    for results, summary in runs:
+        print(report(results, summary, args.examples) + "\n")
+    if len(runs) > 1:
+        print(markdown([s for _, s in runs]))
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "examples": examples(results, 10**6),
-                                         "results": [asdict(r) for r in results]}, ensure_ascii=False, indent=1))
+        for results, summary in runs:
+            path = args.json if len(runs) == 1 else args.json.with_name(f"{args.json.stem}-seed{summary['seed']}{args.json.suffix}")
+            path.write_text(json.dumps({"summary": summary, "examples": examples(results, 10**6),
+                                        "results": [asdict(r) for r in results]}, ensure_ascii=False, indent=1))
     return 0
 
 

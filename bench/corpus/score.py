@@ -101,6 +101,7 @@ class CaseResult:
     status: int
     error: str = ""
     entities: str = ""
+    withheld: bool = False         # the proxy's output screening replaced the reply (content_filter)
     values: list[ValueResult] = field(default_factory=list)
     placeholders_left: int = 0
     altered: bool = False          # the provider did not receive every sent text unchanged
@@ -109,9 +110,11 @@ class CaseResult:
 
 
 def judge(case: Case, status: int, received: dict[str, Any] | None, reply_text: str,
-          reply_calls: list[tuple[str, str]], entities: str = "", error: str = "") -> CaseResult:
+          reply_calls: list[tuple[str, str]], entities: str = "", error: str = "",
+          withheld: bool = False) -> CaseResult:
     res = CaseResult(id=case.id, kind=case.kind, placement=case.placement, locale=case.locale,
-                     clean_kind=case.clean_kind, status=status, entities=entities, error=error)
+                     clean_kind=case.clean_kind, status=status, entities=entities, error=error,
+                     withheld=withheld)
     upstream = folded_request(received) if received is not None else ""
     want_text, want_calls = echo_reply(case.body)
     got_args = [a for _, a in reply_calls]
@@ -124,7 +127,7 @@ def judge(case: Case, status: int, received: dict[str, Any] | None, reply_text: 
         restored = status == 200 and any(p.surface in s or escaped in s for s in reply_all)
         res.values.append(ValueResult(p.id, p.category, p.placement, p.evasion, p.format, p.locale, p.domain,
                                       p.subtype, leaked, restored, shape(p.surface)))
-    if status != 200:
+    if status != 200 or withheld:
         return res
     sent_marks = sum(marks(s) for s in [want_text, *[a for _, a in want_calls]])
     got_marks = sum(marks(s) for s in [reply_text, *got_args])
@@ -191,20 +194,27 @@ def rate(num: int, den: int) -> float:
     return num / den if den else 0.0
 
 
-def group(values: Iterable[ValueResult], key: str) -> dict[str, dict[str, float]]:
+def group(values: Iterable[ValueResult], key: str, judged: set[str]) -> dict[str, dict[str, float]]:
+    """Per value of ``key``: n, leak share, restored share (over the values of ``judged``: those
+    whose request was answered and not withheld by output screening)."""
     buckets: dict[str, list[ValueResult]] = defaultdict(list)
     for v in values:
         buckets[str(getattr(v, key))].append(v)
-    return {k: {"n": len(vs), "leak": rate(sum(v.leaked for v in vs), len(vs)),
-                "restored": rate(sum(v.restored for v in vs), len(vs))}
-            for k, vs in sorted(buckets.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+    out = {}
+    for k, vs in sorted(buckets.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        answered = [v for v in vs if v.planted_id in judged]
+        out[k] = {"n": len(vs), "leak": rate(sum(v.leaked for v in vs), len(vs)),
+                  "restored": rate(sum(v.restored for v in answered), len(answered))}
+    return out
 
 
 def summarise(results: list[CaseResult]) -> dict[str, Any]:
     values = [v for r in results for v in r.values]
     pii = [r for r in results if r.kind == "pii"]
     clean = [r for r in results if r.kind == "clean"]
-    served = [r for r in results if r.status == 200]
+    served = [r for r in results if r.status == 200 and not r.withheld]
+    judged = {v.planted_id for r in served for v in r.values}
+    answered = [v for v in values if v.planted_id in judged]
     clean_kinds: dict[str, list[CaseResult]] = defaultdict(list)
     for r in clean:
         clean_kinds[r.clean_kind].append(r)
@@ -212,16 +222,19 @@ def summarise(results: list[CaseResult]) -> dict[str, Any]:
         "requests": len(results), "pii_requests": len(pii), "clean_requests": len(clean),
         "planted": len(values),
         "leak": rate(sum(v.leaked for v in values), len(values)),
-        "restored": rate(sum(v.restored for v in values), len(values)),
+        "restored": rate(sum(v.restored for v in answered), len(answered)),
         "placeholder_leakage": sum(r.placeholders_left for r in served),
         "requests_with_placeholder_leakage": sum(1 for r in served if r.placeholders_left),
-        "over_masking": rate(sum(r.altered for r in clean), len(clean)),
-        "round_trip_exact_pii": rate(sum(r.round_trip_exact for r in pii), len(pii)),
-        "round_trip_exact_clean": rate(sum(r.round_trip_exact for r in clean), len(clean)),
+        "over_masking": rate(sum(r.altered for r in clean if r.status == 200), sum(r.status == 200 for r in clean)),
+        "round_trip_exact_pii": rate(sum(r.round_trip_exact for r in served if r.kind == "pii"),
+                                     sum(r.kind == "pii" for r in served)),
+        "round_trip_exact_clean": rate(sum(r.round_trip_exact for r in served if r.kind == "clean"),
+                                       sum(r.kind == "clean" for r in served)),
         "refused": sum(1 for r in results if r.status != 200),
-        "by_category": group(values, "category"), "by_placement": group(values, "placement"),
-        "by_evasion": group(values, "evasion"), "by_format": group(values, "format"),
-        "by_locale": group(values, "locale"), "by_domain": group(values, "domain"),
+        "withheld": sum(1 for r in results if r.withheld),
+        "by_category": group(values, "category", judged), "by_placement": group(values, "placement", judged),
+        "by_evasion": group(values, "evasion", judged), "by_format": group(values, "format", judged),
+        "by_locale": group(values, "locale", judged), "by_domain": group(values, "domain", judged),
         "over_masking_by_kind": {k: {"n": len(rs), "altered": rate(sum(r.altered for r in rs), len(rs))}
                                  for k, rs in sorted(clean_kinds.items())},
     }
