@@ -18,6 +18,7 @@ from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
 from stdnum.gb import nhs
+from stdnum.in_ import aadhaar, pan
 from stdnum.it import codicefiscale
 from stdnum.jp import in_ as my_number
 from stdnum.nl import bsn
@@ -83,7 +84,8 @@ def test_corpus_covers_the_issue(corpus):
 
 
 VALIDATORS = {"de.idnr": idnr, "fr.nir": nir, "es.dni": dni, "es.nie": nie, "it.codicefiscale": codicefiscale,
-              "nl.bsn": bsn, "br.cpf": cpf, "jp.in": my_number, "cn.ric": ric, "gb.nhs": nhs}
+              "nl.bsn": bsn, "br.cpf": cpf, "jp.in": my_number, "cn.ric": ric, "gb.nhs": nhs,
+              "in.aadhaar": aadhaar, "in.pan": pan}
 
 
 def test_identifiers_carry_valid_check_digits(corpus):
@@ -94,6 +96,8 @@ def test_identifiers_carry_valid_check_digits(corpus):
                 assert VALIDATORS[p.subtype].is_valid(p.value), p.subtype
             elif p.subtype == "us.ssn":
                 assert re.fullmatch(r"(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}", p.value)
+            elif p.subtype == "sa.nid":
+                assert re.fullmatch(r"[12]\d{9}", p.value) and luhn.is_valid(p.value)
             else:
                 assert p.subtype == "gb.nino" and re.fullmatch(r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]", p.value)
             seen[p.subtype] += 1
@@ -101,7 +105,7 @@ def test_identifiers_carry_valid_check_digits(corpus):
             assert iban.is_valid(p.value)
         elif p.category == "CREDIT_CARD":
             assert luhn.is_valid(re.sub(r"\D", "", p.value))
-    assert len(seen) >= 8
+    assert len(seen) >= 10
 
 
 def test_clean_texts_hold_no_planted_value(corpus):

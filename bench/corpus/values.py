@@ -75,7 +75,10 @@ def _us_phone(r: random.Random) -> str:
 def phone(f: Faker, locale: str) -> Value:
     r = random.Random(f.random.random())
     number = None
-    if locale == "en_US":
+    if locale == "ar_SA":  # Faker's ar_SA phones are US-shaped; Saudi mobiles are 05X XXX XXXX
+        sub = f"5{r.randint(0, 9)}{r.randint(0, 9999999):07d}"
+        text = r.choice([f"+966 {sub[:2]} {sub[2:5]} {sub[5:]}", f"0{sub}", f"+966{sub}"])
+    elif locale == "en_US":
         text = _us_phone(r)
         digits = "".join(ch for ch in text if ch.isdigit())
         number = int(digits) if len(digits) == 10 else None  # a CRM column typed as a number
@@ -96,7 +99,7 @@ def address(f: Faker, locale: str) -> Value:
         street = f.street_address().replace("\n", ", ")
         if locale == "en_US":
             tail = r.choice([f", {f.city()}, {f.state_abbr()} {f.zipcode()}", ""])
-        elif locale == "en_GB":
+        elif locale in ("en_GB", "hi_IN"):
             tail = f", {f.city()} {f.postcode()}"
         elif locale == "pt_BR":
             tail = f", {f.city()} - {f.estado_sigla()}, {f.postcode()}"
@@ -110,6 +113,7 @@ def address(f: Faker, locale: str) -> Value:
 _DOB_FORMATS = {
     "en_US": "%m/%d/%Y", "en_GB": "%d/%m/%Y", "de_DE": "%d.%m.%Y", "fr_FR": "%d/%m/%Y",
     "es_ES": "%d/%m/%Y", "it_IT": "%d/%m/%Y", "nl_NL": "%d-%m-%Y", "pt_BR": "%d/%m/%Y",
+    "hi_IN": "%d/%m/%Y", "ar_SA": "%d/%m/%Y",
 }
 
 
@@ -189,8 +193,26 @@ def _ric(f: Faker, r: random.Random) -> str:
     return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _RIC_WEIGHTS)) % 11]
 
 
+def _aadhaar(r: random.Random) -> str:
+    """Indian Aadhaar: 12 digits, the first 2-9, a Verhoeff check digit."""
+    from stdnum import verhoeff  # the check-digit algorithm only (no data)
+    body = str(r.randint(2, 9)) + "".join(str(r.randint(0, 9)) for _ in range(10))
+    s = body + verhoeff.calc_check_digit(body)
+    return r.choice([s, f"{s[:4]} {s[4:8]} {s[8:]}"])
+
+
 def national_id(f: Faker, locale: str) -> Value:
     r = random.Random(f.random.random())
+    if locale == "hi_IN":
+        if r.random() < 0.6:
+            return Value("NATIONAL_ID", "in.aadhaar", _aadhaar(r), "aadhaar", glue="UID", scheme="आधार नंबर")
+        pan = ("".join(r.choice(string.ascii_uppercase) for _ in range(3)) + r.choice("PCHFATBLJG")
+               + r.choice(string.ascii_uppercase) + f"{r.randint(0, 9999):04d}" + r.choice(string.ascii_uppercase))
+        return Value("NATIONAL_ID", "in.pan", pan, "pan", glue="PAN", scheme="PAN")
+    if locale == "ar_SA":  # Saudi national / resident id: 10 digits, 1 or 2 first, Luhn check
+        text = _luhn_complete(r.choice("12"), 10, r)
+        return Value("NATIONAL_ID", "sa.nid", text, "national_id", glue="ID", scheme="رقم الهوية الوطنية",
+                     number=int(text))
     if locale == "en_US":
         text = f.ssn()
         return Value("NATIONAL_ID", "us.ssn", text, "ssn", glue="ssn", scheme="SSN")
@@ -231,8 +253,18 @@ def national_id(f: Faker, locale: str) -> Value:
 _IBAN_LOCALES = {"en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR"}
 
 
+def _sa_iban(r: random.Random) -> str:
+    bban = f"{r.choice(['10', '20', '45', '55', '60', '80'])}" + "".join(str(r.randint(0, 9)) for _ in range(18))
+    check = 98 - int(bban + "281000") % 97  # "SA" -> 28 10, then "00"
+    return f"SA{check:02d}{bban}"
+
+
 def iban(f: Faker, locale: str, fakers: dict[str, Faker]) -> Value:
     r = random.Random(f.random.random())
+    if locale == "ar_SA":
+        compact = _sa_iban(r)
+        text = compact if r.random() < 0.5 else " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))
+        return Value("IBAN", "SA", text, "iban", glue="IBAN")
     src = f
     if locale not in _IBAN_LOCALES:
         src = fakers[r.choice(sorted(_IBAN_LOCALES - {"pt_BR"}))]
