@@ -89,6 +89,8 @@ async def run_cases(proxy: ProxyServer, recorder: Recorder, cases: list[Case],
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 error = str((exc.body or {}).get("code") if isinstance(exc.body, dict) else "") or type(exc).__name__
+            except openai.APIError as exc:  # connection dropped, timeout: count it, keep going
+                status, error = 0, type(exc).__name__
             received = recorder.bodies[-1] if recorder.bodies else None
             results.append(judge(case, status, received, text, calls, entities, error, withheld))
             if progress:
@@ -145,6 +147,7 @@ def examples(results: list[CaseResult], limit: int) -> dict[str, list[str]]:
                   if not v.leaked and not v.restored]
     over = [f"{r.clean_kind} in {r.placement} ({r.locale}), detected {r.entities or '-'}: "
             + "; ".join(r.altered_examples) for r in results if r.kind == "clean" and r.altered]
+    collateral = [f"{r.placement} ({r.locale}): " + "; ".join(r.collateral[:3]) for r in results if r.collateral]
     holes = [f"{r.id} {r.placement}: {r.placeholders_left}" for r in results if r.placeholders_left]
     refused = [f"{r.id} {r.kind} {r.placement}: HTTP {r.status} {r.error}" for r in results if r.status != 200]
     withheld = [f"{r.id} {r.kind} {r.placement} ({r.locale})" for r in results if r.withheld]
@@ -153,7 +156,7 @@ def examples(results: list[CaseResult], limit: int) -> dict[str, list[str]]:
 
     def head(xs: list[str]) -> list[str]:
         return xs[:limit] + ([f"... and {len(xs) - limit} more"] if len(xs) > limit else [])
-    return {"leaked": head(leaked), "not_restored": head(unrestored), "over_masked": head(over),
+    return {"leaked": head(leaked), "not_restored": head(unrestored), "over_masked": head(over), "collateral_masking": head(collateral),
             "placeholder_leakage": head(holes), "refused": head(refused), "withheld": head(withheld),
             "round_trip_inexact": head(inexact)}
 
@@ -167,6 +170,7 @@ def report(results: list[CaseResult], s: dict[str, Any], limit: int) -> str:
              f"  placeholder leakage  {s['placeholder_leakage']:>7}   target 0 "
              f"({s['requests_with_placeholder_leakage']} requests)",
              f"  over-masking         {pct(s['over_masking']):>7}   target <= {pct(TARGETS['over_masking'])}",
+             f"  collateral masking   {pct(s['collateral_masking']):>7}   of planted requests: words around the values masked too",
              f"  round trip exact     {pct(s['round_trip_exact_pii']):>7} of planted requests, "
              f"{pct(s['round_trip_exact_clean'])} of clean",
              f"  refused by the proxy {s['refused']:>7}   (HTTP errors: nothing sent upstream, counted as not leaked)",
@@ -194,6 +198,8 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
             ("placeholder leakage (placeholders left in replies)", "0",
              lambda s: f"{s['placeholder_leakage']} in {s['requests_with_placeholder_leakage']} requests"),
             ("over-masking (clean texts altered)", "<= 5 %", lambda s: pct(s["over_masking"])),
+            ("collateral masking (planted requests with other words masked)", "",
+             lambda s: pct(s["collateral_masking"])),
             ("round trip exact, planted / clean requests", "", lambda s: f"{pct(s['round_trip_exact_pii'])} / "
              f"{pct(s['round_trip_exact_clean'])}"),
             ("requests refused by the proxy / replies withheld by output screening", "",

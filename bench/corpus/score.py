@@ -107,6 +107,7 @@ class CaseResult:
     altered: bool = False          # the provider did not receive every sent text unchanged
     round_trip_exact: bool = False  # the client got back exactly what the echo of its request is
     altered_examples: list[str] = field(default_factory=list)
+    collateral: list[str] = field(default_factory=list)  # planted requests: masks that hit no planted value
 
 
 def judge(case: Case, status: int, received: dict[str, Any] | None, reply_text: str,
@@ -137,6 +138,8 @@ def judge(case: Case, status: int, received: dict[str, Any] | None, reply_text: 
         res.altered = sent != got
         if res.altered and case.kind == "clean":
             res.altered_examples = _diff_examples(sent, got)
+        elif res.altered:
+            res.collateral = collateral(case, sent, got)
     calls_ok = [(n, _decoded(a)) for n, a in reply_calls] == [(n, _decoded(a)) for n, a in want_calls]
     res.round_trip_exact = reply_text == want_text and calls_ok
     return res
@@ -158,34 +161,53 @@ def _strings(obj: Any) -> list[str]:
     return out
 
 
+def masked_spans(a: str, b: str) -> list[tuple[str, str, str, str]]:
+    """Where ``b`` (received) replaced parts of ``a`` (sent) by placeholders:
+    ``(before, original, after, placeholder)`` with 15 characters of context."""
+    out: list[tuple[str, str, str, str]] = []
+    if a == b:
+        return out
+    pieces = re.split(r"(<[A-Z][A-Z0-9_]*_\d+>)", b)
+    if len(pieces) == 1:  # changed without a placeholder (redacted, rewritten)
+        sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        for op, i1, i2, j1, j2 in sm.get_opcodes():
+            if op != "equal":
+                out.append((a[max(0, i1 - 15):i1], a[i1:i2], a[i2:i2 + 15], b[j1:j2]))
+                break
+        return out
+    pos = 0
+    for k in range(1, len(pieces), 2):
+        lit_before, ph, lit_after = pieces[k - 1], pieces[k], pieces[k + 1]
+        at = a.find(lit_before, pos) if lit_before else pos
+        start = (at + len(lit_before)) if at >= 0 else pos
+        end = a.find(lit_after, start) if lit_after else len(a)
+        end = end if end >= start else start
+        out.append((a[max(0, start - 15):start], a[start:end], a[end:end + 15], ph))
+        pos = end
+    return out
+
+
 def _diff_examples(sent: list[str], got: list[str], limit: int = 3) -> list[str]:
     """What of a clean text was replaced upstream, as ``…before[original]after… -> <PLACEHOLDER>``
     (clean texts hold no personal data, so the originals may be shown)."""
-    out: list[str] = []
-    for a, b in zip(sent, got):
-        if a == b:
-            continue
-        pieces = re.split(r"(<[A-Z][A-Z0-9_]*_\d+>)", b)
-        pos = 0
-        for k in range(1, len(pieces), 2):
-            lit_before, ph, lit_after = pieces[k - 1], pieces[k], pieces[k + 1]
-            at = a.find(lit_before, pos) if lit_before else pos
-            start = (at + len(lit_before)) if at >= 0 else pos
-            end = a.find(lit_after, start) if lit_after else len(a)
-            end = end if end >= start else start
-            out.append(f"…{a[max(0, start - 15):start]}[{a[start:end]}]{a[end:end + 15]}… -> {ph}")
-            pos = end
-            if len(out) >= limit:
-                return out
-        if len(pieces) == 1:
-            sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-            for op, i1, i2, j1, j2 in sm.get_opcodes():
-                if op != "equal":
-                    out.append(f"…{a[max(0, i1 - 15):i1]}[{a[i1:i2]}]{a[i2:i2 + 15]}… -> {b[j1:j2]!r}")
-                    break
+    out = [f"…{pre}[{orig}]{post}… -> {ph}" for a, b in zip(sent, got) for pre, orig, post, ph in masked_spans(a, b)]
     if len(sent) != len(got):
         out.append(f"{len(sent)} texts sent, {len(got)} received")
     return out[:limit]
+
+
+def collateral(case: Case, sent: list[str], got: list[str]) -> list[str]:
+    """Masks in a planted request that cover none of its planted values: words around the values
+    that were masked anyway (shown as the masked original, which is not planted data)."""
+    planted = [fold(p.surface) for p in case.planted] + [pr for p in case.planted for pr in p.probes]
+    out = []
+    for a, b in zip(sent, got):
+        for pre, orig, post, ph in masked_spans(a, b):
+            f = fold(orig)
+            if not f or any(f in x or x in f for x in planted if x):
+                continue
+            out.append(f"…{pre}[{orig}]{post}… -> {ph}")
+    return out
 
 
 # ---- aggregation --------------------------------------------------------------------------------
@@ -225,6 +247,8 @@ def summarise(results: list[CaseResult]) -> dict[str, Any]:
         "restored": rate(sum(v.restored for v in answered), len(answered)),
         "placeholder_leakage": sum(r.placeholders_left for r in served),
         "requests_with_placeholder_leakage": sum(1 for r in served if r.placeholders_left),
+        "collateral_masking": rate(sum(bool(r.collateral) for r in served if r.kind == "pii"),
+                                   sum(r.kind == "pii" for r in served)),
         "over_masking": rate(sum(r.altered for r in clean if r.status == 200), sum(r.status == 200 for r in clean)),
         "round_trip_exact_pii": rate(sum(r.round_trip_exact for r in served if r.kind == "pii"),
                                      sum(r.kind == "pii" for r in served)),
