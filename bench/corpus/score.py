@@ -12,12 +12,16 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.corpus.evasions import COMBINING, VARIATION, ZERO_WIDTH
 from bench.corpus.model import Case, fold, folded_request, message_strings
+
+INSERTED = frozenset(COMBINING + VARIATION + ZERO_WIDTH)
 
 SEP = "\n\n"
 #: A whole placeholder, or a fragment of one (an opening without its end, an end without its start).
@@ -58,18 +62,31 @@ def _decoded(args: str) -> Any:
 
 
 def shape(text: str, limit: int = 48) -> str:
-    """The class of a string, not the string: letters -> a/A, digits -> 9, CJK -> 字, the rest
-    (punctuation, spaces, invisible characters as escapes) kept."""
+    """The class of a string, not the string: Latin letters -> a/A, digits -> 9, Han/kana -> 字,
+    Devanagari -> क, Arabic -> ع, other letters -> ?; the script's own vowel signs dropped;
+    punctuation and spaces kept; invisible and inserted characters as escapes."""
     out = []
     for ch in text[:limit]:
+        cat = unicodedata.category(ch)
         if ch.isdigit():
             out.append("9")
+        elif ch in INSERTED:
+            out.append(ascii(ch)[1:-1])
+        elif cat.startswith("M"):
+            continue
         elif ch.isalpha():
-            if ord(ch) > 0x2E80:
+            o = ord(ch)
+            if o < 0x250:
+                out.append("A" if ch.isupper() else "a")
+            elif 0x0900 <= o < 0x0980:
+                out.append("क")
+            elif 0x0600 <= o < 0x0700:
+                out.append("ع")
+            elif o >= 0x2E80:
                 out.append("字")
             else:
-                out.append("A" if ch.isupper() else "a")
-        elif ch.isprintable() and ch not in "\u00ad":
+                out.append("?")
+        elif ch.isprintable():
             out.append(ch)
         else:
             out.append(ascii(ch)[1:-1])
@@ -119,13 +136,15 @@ def judge(case: Case, status: int, received: dict[str, Any] | None, reply_text: 
     upstream = folded_request(received) if received is not None else ""
     want_text, want_calls = echo_reply(case.body)
     got_args = [a for _, a in reply_calls]
-    reply_all = [reply_text, *got_args]
-    for args in got_args:
-        reply_all.extend(_strings(_decoded(args)))
+    # In text a value may stand as written or JSON-escaped (JSON pasted into a message); in
+    # tool-call arguments it must come back as written once the JSON is decoded (a value restored
+    # twice escaped, "\\r\\n" for "\r\n", is not restored).
+    arg_leaves = [x for args in got_args for x in _strings(_decoded(args))]
     for p in case.planted:
         leaked = received is not None and any(pr in upstream for pr in p.probes)
         escaped = json.dumps(p.surface, ensure_ascii=False)[1:-1]
-        restored = status == 200 and any(p.surface in s or escaped in s for s in reply_all)
+        restored = status == 200 and (p.surface in reply_text or escaped in reply_text
+                                      or any(p.surface in x for x in arg_leaves))
         res.values.append(ValueResult(p.id, p.category, p.placement, p.evasion, p.format, p.locale, p.domain,
                                       p.subtype, leaked, restored, shape(p.surface)))
     if status != 200 or withheld:
