@@ -13,7 +13,7 @@ and each request once: placeholders (or fragments of one) left in the client's r
 texts, whether the provider received them altered (over-masking).
 
 Usage: python bench/bench_detect_quality.py [--seed 1 [2 ...]] [--n 400] [--policy default]
-       [--json out.json] [--examples 8]
+       [--where category=PERSON --where locale=ja_JP] [--json out.json] [--examples 8]
        python bench/bench_detect_quality.py --markdown seed1.json seed2.json   (tables for docs/)
 Prints no planted value: examples show the shape of a value (letters -> a/A, digits -> 9).
 """
@@ -100,7 +100,19 @@ async def run_cases(proxy: ProxyServer, recorder: Recorder, cases: list[Case],
     return results
 
 
-def run(seeds: list[int], n: int, policy: str, policy_dir: Path, log: Callable[[str], None] = print) -> list[
+def select(cases: list[Case], where: list[str]) -> list[Case]:
+    """Keep the clean cases (``kind=clean``) or the planted cases with a value matching every
+    ``field=value`` of ``where`` (fields of ``Planted``: category, placement, evasion, locale ...)."""
+    if not where:
+        return cases
+    conds = [w.split("=", 1) for w in where]
+    if ["kind", "clean"] in conds:
+        return [c for c in cases if c.kind == "clean"]
+    return [c for c in cases if any(all(str(getattr(p, k)) == v for k, v in conds) for p in c.planted)]
+
+
+def run(seeds: list[int], n: int, policy: str, policy_dir: Path, log: Callable[[str], None] = print,
+        where: list[str] | None = None) -> list[
         tuple[list[CaseResult], dict[str, Any]]]:
     """Each seed's corpus through one proxy (started once: model loading dominates a short run)."""
     recorder = Recorder()
@@ -111,7 +123,7 @@ def run(seeds: list[int], n: int, policy: str, policy_dir: Path, log: Callable[[
         with ProxyServer(settings_for(fake, policy, policy_dir)) as proxy:
             t_load = time.perf_counter() - t0
             for seed in seeds:
-                cases = generate(seed, n)
+                cases = select(generate(seed, n), where or [])
                 t1 = time.perf_counter()
 
                 def progress(k: int) -> None:
@@ -179,6 +191,10 @@ def report(results: list[CaseResult], s: dict[str, Any], limit: int) -> str:
                        ("by_evasion", "per evasion"), ("by_format", "per format"),
                        ("by_locale", "per locale"), ("by_domain", "per domain")):
         lines += table(title, s[key])
+    lines.append("\nentity types detected in over-masked clean texts: "
+                 + (", ".join(f"{k} {v}" for k, v in s["over_masking_by_type"].items()) or "-"))
+    lines.append("entity types detected in planted requests with collateral masks: "
+                 + (", ".join(f"{k} {v}" for k, v in s["collateral_by_type"].items()) or "-"))
     lines.append("\nover-masking per clean kind")
     for k, r in s["over_masking_by_kind"].items():
         lines.append(f"  {k:22} {int(r['n']):5d} {pct(r['altered']):>7}")
@@ -242,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy-dir", type=Path, default=ROOT / "policies")
     ap.add_argument("--json", type=Path, help="write the summary and every per-value result here "
                     "(with several seeds: NAME-seedN.json)")
+    ap.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
+                    help="only requests with a planted value matching (repeatable: category=PERSON, "
+                    "locale=ja_JP, evasion=crlf, placement=tool_result, format=csv ...); kind=clean: only clean texts")
     ap.add_argument("--examples", type=int, default=8, help="examples per list in the report")
     ap.add_argument("--markdown", nargs="+", type=Path, metavar="JSON",
                     help="print the markdown tables of earlier --json runs (e.g. two seeds) and exit")
@@ -250,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown([json.loads(p.read_text())["summary"] for p in args.markdown]))
         return 0
     logging.disable(logging.WARNING)
-    runs = run(args.seed, args.n, args.policy, args.policy_dir, log=lambda m: print(m, file=sys.stderr))
+    runs = run(args.seed, args.n, args.policy, args.policy_dir, log=lambda m: print(m, file=sys.stderr),
+               where=args.where)
     for results, summary in runs:
         print(report(results, summary, args.examples) + "\n")
     if len(runs) > 1:

@@ -249,6 +249,15 @@ def group(values: Iterable[ValueResult], key: str, judged: set[str]) -> dict[str
     return out
 
 
+def _types(results: Iterable[CaseResult]) -> dict[str, int]:
+    """How many of ``results`` had each entity type detected (the proxy's x-trustproxy-entities)."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in results:
+        for item in filter(None, r.entities.split(",")):
+            counts[item.split("=")[0].strip()] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def summarise(results: list[CaseResult]) -> dict[str, Any]:
     values = [v for r in results for v in r.values]
     pii = [r for r in results if r.kind == "pii"]
@@ -278,6 +287,8 @@ def summarise(results: list[CaseResult]) -> dict[str, Any]:
         "by_category": group(values, "category", judged), "by_placement": group(values, "placement", judged),
         "by_evasion": group(values, "evasion", judged), "by_format": group(values, "format", judged),
         "by_locale": group(values, "locale", judged), "by_domain": group(values, "domain", judged),
+        "over_masking_by_type": _types(r for r in clean if r.altered),
+        "collateral_by_type": _types(r for r in served if r.kind == "pii" and r.collateral),
         "over_masking_by_kind": {k: {"n": len(rs), "altered": rate(sum(r.altered for r in rs), len(rs))}
                                  for k, rs in sorted(clean_kinds.items())},
     }
