@@ -66,6 +66,8 @@ def settings_for(fake: FakeOpenAI, policy: str, policy_dir: Path) -> Settings:
     audit_dir = tempfile.mkdtemp(prefix="tp-quality-")
     return Settings(routes={"m": Route(model=p["model"], api_base=p["api_base"], max_retries=0, timeout=60)},
                     policy_dir=str(policy_dir), default_policy=policy, hash_key="bench-hash-key",
+                    # quality, not latency: a loaded shared machine must not turn into refusals
+                    detection_timeout_seconds=120,
                     audit={"stdout": False, "path": str(Path(audit_dir) / "audit.jsonl")})
 
 
