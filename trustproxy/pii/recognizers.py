@@ -365,7 +365,7 @@ _ZH_ADDRESS = (r"\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,8}?(?:市|区|县|�
 _URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@"
 _KV_PASSWORD = (r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|db_pass(?:word)?|pass)"
                 r"[\"']?\s*[=:]\s*(?:\"([^\"\r\n]{1,128})\"|'([^'\r\n]{1,128})'"
-                r"|([^\s\"';&,<>()]{1,128}))")
+                r"|([^\s\"';&,<>(){}\[\]]{1,128}))")
 
 
 def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
