@@ -619,7 +619,8 @@ def _recase_regions(norm: str) -> list[tuple[int, int]]:
         if n >= 2:
             a = m.start(1)
             b = a + len(" ".join(words[:n]))
-            regions.append((a, b))
+            if _listed(norm[a:b]):  # a lower-case name needs a word from the name lists
+                regions.append((a, b))
     return sorted(set(regions))
 
 

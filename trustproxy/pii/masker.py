@@ -174,8 +174,17 @@ class Masker:
         return [self._rewrite(piece, seg, counted) if seg else piece
                 for piece, seg in zip(pieces, segs)]
 
-    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int]) -> str:
-        """Apply the replacements of ``segs`` to ``text``, JSON-safely."""
+    def _rewrite_json(self, text: str) -> str:
+        spans = self.detect(text)
+        if not spans:
+            return text
+        return self._rewrite(text, [(sp.start, sp.end, sp.entity_type, n)
+                                    for n, sp in enumerate(spans)], set(), decode=True)
+
+    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int],
+                 decode: bool = False) -> str:
+        """Apply the replacements of ``segs`` to ``text``, JSON-safely. ``decode``: values inside
+        top-level JSON strings go to the vault decoded (restored JSON-escaped)."""
         lits = json_literals(text) if ("{" in text or "[" in text) else []
         edits: list[tuple[int, int, str]] = []
         for s, e, etype, sid in segs:
@@ -183,6 +192,11 @@ class Masker:
                 value = text[a:b]
                 if not value.strip():
                     continue
+                if decode and "\\" in value and _in_top_string(lits, a, b):
+                    try:
+                        value = json.loads(f'"{value}"')
+                    except ValueError:
+                        pass
                 rep = self._replacement(etype, value, count=sid not in counted)
                 counted.add(sid)
                 if rep is None:
@@ -218,8 +232,9 @@ class Masker:
             if slot.kind == "name":
                 slot.set(self._mask_name(slot.get()))
             elif slot.kind == "json":
-                # one JSON document: detected whole, so keys are context for their values
-                slot.set(self.mask_text(slot.get()))
+                # one JSON document: detected whole, so keys are context for their values; the
+                # vault keeps decoded values (replies restore them JSON-escaped)
+                slot.set(self._rewrite_json(slot.get()))
             else:
                 groups.setdefault(slot.group, []).append(slot)
         for group in groups.values():
@@ -259,6 +274,11 @@ def _json_safe(text: str, s: int, e: int, lits: Sequence[JsonLiteral]
         if a < b:
             out.append((a, b, ""))
     return out
+
+
+def _in_top_string(lits: Sequence[JsonLiteral], a: int, b: int) -> bool:
+    return any(lit.kind == "string" and lit.quote == '"' and lit.start <= a and b <= lit.end
+               for lit in lits)
 
 
 def _inside_json(text: str, s: int, e: int, lits: Sequence[JsonLiteral]) -> bool:
