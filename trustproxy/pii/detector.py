@@ -53,7 +53,7 @@ SECRET_ENTITIES: tuple[str, ...] = (
 
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
 )
 
 DEFAULT_ENTITIES: tuple[str, ...] = (
@@ -497,10 +497,18 @@ class Detector:
         if not any(c in text for c in ":={[,;\t|\uff1a"):
             return []
         from trustproxy.pii.keyed import SCORE, keyed_spans
+        from trustproxy.pii.normalize import unescape_json
         from trustproxy.pii.structure import fields
 
-        return [(k.start, k.end, k.entity_type, SCORE, KEYED)
-                for k in keyed_spans(text, fields(text), wanted)]
+        out = [(k.start, k.end, k.entity_type, SCORE, KEYED)
+               for k in keyed_spans(text, fields(text), wanted)]
+        # JSON written escaped in prose ({\"dob\": ...}): read its keys on the unescaped text
+        pre = unescape_json(text) if '\\"' in text else None
+        if pre is not None:
+            t1, o1 = pre
+            for k in keyed_spans(t1, fields(t1), wanted):
+                out.append((o1[k.start], o1[k.end - 1] + 1, k.entity_type, SCORE, KEYED))
+        return out
 
     @staticmethod
     def _listed_names(norm: str) -> list[tuple[int, int, str, float, str]]:

@@ -63,6 +63,17 @@ _add("DATE_OF_BIRTH", exact=[
     "geboren", "fecha_de_nacimiento", "fecha_nacimiento", "date_de_naissance",
     "data_di_nascita", "data_de_nascimento", "geboortedatum", "生年月日", "出生日期"],
     suffix=["dob", "dateofbirth", "birthdate"])
+_add("DATE_OF_BIRTH", exact=["जन्म तिथि", "जन्मतिथि", "تاريخ الميلاد", "geboortedatum", "誕生日"])
+_add("US_BANK_NUMBER", exact=["खाता संख्या", "口座番号", "رقم الحساب", "银行账号", "账号", "iban_account",
+                              "numero_de_compte", "numero di conto", "rekeningnummer", "conta"])
+_add("MEDICAL_RECORD_NUMBER", exact=["n° de dossier patient", "numero de dossier", "dossier_patient",
+                                     "رقم الملف الطبي", "カルテ番号", "病历号", "patiëntnummer",
+                                     "patientennummer", "numero_cartella", "prontuario",
+                                     "historia_clinica"])
+_add("PHONE_NUMBER", exact=["電話番号", "电话号码", "फ़ोन", "फोन", "رقم الهاتف", "هاتف"])
+_add("EMAIL_ADDRESS", exact=["メールアドレス", "电子邮件", "邮箱", "ईमेल", "البريد الإلكتروني"])
+_add("PERSON", exact=["नाम", "الاسم", "姓名", "氏名", "お名前"])
+_add("IN_AADHAAR", exact=["आधार", "आधार नंबर", "aadhaar", "aadhaar_number", "aadhar"])
 _add("MEDICAL_RECORD_NUMBER", exact=[
     "mrn", "medical_record_number", "medical_record", "patient_id", "patient_number",
     "chart_number", "health_record_number"], suffix=["mrn"])
@@ -270,6 +281,7 @@ _SHAPES: dict[str, Callable[[str], bool]] = {
     "IT_FISCAL_CODE": _stdnum("it.codicefiscale"),
     "NL_BSN": _stdnum("nl.bsn"),
     "UK_NINO": _nino,
+    "IN_AADHAAR": _stdnum("in_.aadhaar"),
     "UK_NHS": _stdnum("gb.nhs"),
     "BR_CPF": _stdnum("br.cpf"),
     "CN_RESIDENT_ID": _stdnum("cn.ric"),
@@ -293,6 +305,9 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
         if etype in ("PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY") and (
                 (f.kind == "bare" and " " in value.strip()) or _CODE.search(value.strip())):
             continue  # code (password=password, password: str = Field(...)), not a secret
+        from trustproxy.pii.normalize import normalize
+
+        value = normalize(value)[0]  # shapes are judged without the evasions
         if etype == "PERSON":
             ok = _person(value, specific=not bare_name)
         else:

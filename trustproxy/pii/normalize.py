@@ -88,6 +88,15 @@ _CJK_LATIN = regex.compile(r"(?<=[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}ー])
 _UNDERSCORE_PAIR = regex.compile(r"(?<![A-Za-z0-9_])(_+)(?=[^\s_])([^\n_]*?[^\s_])(_+)(?![A-Za-z0-9_])")
 
 
+# the start of a new log line or list item, never the tail of a wrapped key
+_LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z_]{2,}=")
+
+
+def unescape_json(text: str) -> tuple[str, list[int]] | None:
+    """The JSON-unescaped text and its offset map (see :func:`_unescape`), or None."""
+    return _unescape(text)
+
+
 def _randomish(tok: str) -> bool:
     """A fragment of a key, token or id: digits with letters, or mixed case past the first
     letter, or base64/hex punctuation; not a plain word."""
@@ -185,7 +194,7 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
             a, b = m.start(2), m.end(2)
             if a in drop or a in repl:
                 continue
-            if _randomish(m.group(1)) and _randomish(m.group(3)):
+            if _randomish(m.group(1)) and _randomish(m.group(3)) and not _LINE_START.match(m.group(3)):
                 drop.update(range(a, b))      # a key or id wrapped mid-token
             elif text[a] == "\t" or ("\n" in m.group(2)) and m.group(2).count("\n") == 1 \
                     and "\r\n" not in m.group(2) and "\n\n" not in m.group(2):

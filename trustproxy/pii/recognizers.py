@@ -251,6 +251,18 @@ def _basic_credentials(v: str) -> bool:
     return ":" in text and text.isprintable()
 
 
+def _cred_pair(v: str) -> bool:
+    """Decodes to ``user:password`` (a short user part, no spaces, some password)."""
+    import base64
+
+    try:
+        text = base64.b64decode(v + "=" * (-len(v) % 4)).decode("utf-8")
+    except Exception:  # noqa: BLE001
+        return False
+    user, _, pw = text.partition(":")
+    return 1 <= len(user) <= 64 and len(pw) >= 3 and " " not in text
+
+
 def luhn_valid(v: str) -> bool:
     d = [int(c) for c in v if c.isdigit()]
     if len(d) < 2:
@@ -314,7 +326,8 @@ _DOB_CTX = (r"(?:\bd\.?o\.?b\b\.?|date\s+of\s+birth|birth\s*date|birthday|\bborn
             r"|\bgeboren(?:\s+(?:am|op))?|\bgeb\.|geburtsdatum|geburtstag|\bn[ée]e?\s+le|date\s+de\s+naissance"
             r"|\bnat[oa]\s+(?:il|a\s+\p{L}+\s+il)|data\s+di\s+nascita|\bnacid[oa]\s+(?:el|en\s+\p{L}+\s+el)"
             r"|fecha\s+de\s+nacimiento|f\.\s?nac\.|geboortedatum|\bnascid[oa]\s+(?:em|a)"
-            r"|data\s+de\s+nascimento|生年月日|出生日期|出生于|生于|誕生日)")
+            r"|data\s+de\s+nascimento|生年月日|出生日期|出生于|生于|誕生日|जन्म\s*तिथि|तारीख\s+जन्म|جنم"
+            r"|تاريخ\s+الميلاد|تاريخ\s+الولادة|مواليد)")
 
 def _usps_suffixes() -> str:
     """Street suffixes of USPS Publication 28, Appendix C1 (names and abbreviations), as the
@@ -443,6 +456,10 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
         ("PASSWORD", [Rule("HTTP Basic credentials",
                            r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9)],
          _basic_credentials),
+        ("PASSWORD", [Rule("base64 user:password",
+                           r"(?<![A-Za-z0-9+/=_\-.])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[0-9])"
+                           r"[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=_\-])", 0.7)],
+         lambda v: _basic_credentials(v) and _cred_pair(v)),
         ("PASSWORD", [Rule("curl user:password",
                            r"(?:\s-u|--user)\s+['\"]?[^\s:'\"]{1,64}:([^\s'\"@]{1,128})", 0.85)],
          _not_placeholder),
@@ -536,12 +553,12 @@ PII_ENTITIES: tuple[str, ...] = (
 )
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
 )
 NATIONAL_ID_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "en": ("US_SSN", "UK_NINO", "UK_NHS"), "de": ("DE_TAX_ID",), "es": ("ES_NIF", "ES_NIE"),
     "fr": ("FR_NIR",), "it": ("IT_FISCAL_CODE",), "nl": ("NL_BSN",), "pt": ("BR_CPF",),
-    "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",),
+    "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",), "hi": ("IN_AADHAAR",),
 }
 
 
@@ -593,6 +610,9 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
             "JP My Number with label",
             r"(?i)(?:マイナンバー|個人番号|my\s*number)[\s:：は]*(\d{4}[ \-]?\d{4}[ \-]?\d{4})(?!\d)", 0.85)],
          my_number_valid),
+        ("IN_AADHAAR", [Rule(
+            "IN Aadhaar", r"(?<![\w])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w])", 0.6)],
+         _stdnum_valid("in_.aadhaar")),
         ("BR_CPF", [Rule("BR CPF", r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w])", 0.85),
                     Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*(\d{11})(?!\d)", 0.85)],
          _stdnum_valid("br.cpf")),
