@@ -194,7 +194,9 @@ def _person(v: str, specific: bool) -> bool:
     if specific:
         return True
     # a bare "name" key names services and steps as often as people: two or more words,
-    # none of them code-like
+    # none of them code-like; or a name in a script without spaces (高橋淳, 王红梅)
+    if len(words) == 1 and regex.fullmatch(r"[\p{Han}\p{Hiragana}\p{Katakana}ー・]{2,6}", v.strip()):
+        return True
     return len(words) >= 2 and not any("-" in w and w.islower() for w in words)
 
 
