@@ -77,7 +77,7 @@ CASES: list[tuple[str, str, str]] = [
     ("DOB\uff1a1985\u201303\u201314", "DATE_OF_BIRTH", "1985\u201303\u201314"),
     ("Ship to 742 Evergreen Terrace, Springfield, IL 62704 please",
      "STREET_ADDRESS", "742 Evergreen Terrace, Springfield, IL 62704"),
-    ("office at 1600 Pennsylvania Avenue NW", "STREET_ADDRESS", "1600 Pennsylvania Avenue"),
+    ("office at 1600 Pennsylvania Avenue NW", "STREET_ADDRESS", "1600 Pennsylvania Avenue NW"),
     ("lives at 221 Baker St, Apt 4", "STREET_ADDRESS", "221 Baker St, Apt 4"),
     ("Adresse: Hauptstraße 5, 10115 Berlin", "STREET_ADDRESS", "Hauptstraße 5, 10115 Berlin"),
     ("chez 12 rue de la Paix, 75002 Paris", "STREET_ADDRESS", "12 rue de la Paix, 75002 Paris"),

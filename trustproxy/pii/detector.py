@@ -39,7 +39,7 @@ from trustproxy.pii.normalize import normalize, to_original
 from trustproxy.policy.schema import CustomRecognizer
 
 __all__ = ["Span", "Detector", "get_detector", "DEFAULT_ENTITIES", "DEFAULT_THRESHOLDS",
-           "SECRET_ENTITIES"]
+           "SECRET_ENTITIES", "NATIONAL_ID_ENTITIES"]
 
 log = logging.getLogger(__name__)
 # Presidio warns at every engine build about recognizers of other languages; nothing actionable.
@@ -51,11 +51,16 @@ SECRET_ENTITIES: tuple[str, ...] = (
     "PASSWORD", "GENERIC_SECRET",
 )
 
+NATIONAL_ID_ENTITIES: tuple[str, ...] = (
+    "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
+)
+
 DEFAULT_ENTITIES: tuple[str, ...] = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE",
     "IP_ADDRESS", "US_BANK_NUMBER", "ABA_ROUTING_NUMBER", "US_PASSPORT", "US_DRIVER_LICENSE",
     "STREET_ADDRESS", "DATE_OF_BIRTH", "MEDICAL_RECORD_NUMBER",
-) + SECRET_ENTITIES
+) + NATIONAL_ID_ENTITIES + SECRET_ENTITIES
 
 # Floors per type (see module docstring). Context-boosted weak patterns score >= 0.6.
 DEFAULT_THRESHOLDS: dict[str, float] = {
@@ -71,7 +76,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 # Tie-breaking tiers for overlaps (lower wins); see _resolve.
 _PRIORITY: dict[str, int] = {e: 0 for e in SECRET_ENTITIES} | {
     e: 1 for e in ("ABA_ROUTING_NUMBER", "MEDICAL_RECORD_NUMBER", "US_BANK_NUMBER",
-                   "US_DRIVER_LICENSE", "US_PASSPORT", "DATE_OF_BIRTH", "STREET_ADDRESS")}
+                   "US_DRIVER_LICENSE", "US_PASSPORT", "DATE_OF_BIRTH", "STREET_ADDRESS")
+    + NATIONAL_ID_ENTITIES}
+KEYED = "keyed"  # recognizer name of values typed by their key (tier 1, see _resolve)
 
 PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "IN")
 _CACHE_SIZE = 8192
@@ -182,13 +189,17 @@ def _warm_vocab(nlp: Any) -> None:
             vocab[s]  # noqa: B018 - creates the lexeme
 
 
+# Phone regions of the text's language for the analysis running on this thread (set and reset
+# around one analysis under the detector's lock; see Detector._analyze).
+_EXTRA_REGIONS = threading.local()
 _NATIONAL_TRUNK = regex.compile(r"(?<![\dA-Za-z+])\(?0\d")
+_INTL = regex.compile(r"(?<![\w+])\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}(?![\w])")
 _IN_MOBILE = regex.compile(r"(?<!\d)[6-9]\d{4}[ \-]?\d{5}(?!\d)")
 
 
 def _phone_recognizer_cls(base: type) -> type:
     import phonenumbers
-    from presidio_analyzer import EntityRecognizer
+    from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 
     class FormattedPhoneRecognizer(base):  # type: ignore[misc, valid-type]
         """Presidio's phone recognizer (python-phonenumbers), with two changes:
@@ -210,12 +221,33 @@ def _phone_recognizer_cls(base: type) -> type:
                 regions += [r for r in self.supported_regions if r in ("GB", "DE", "FR")]
             if "IN" in self.supported_regions and _IN_MOBILE.search(text):
                 regions.append("IN")
+            regions += [r for r in getattr(_EXTRA_REGIONS, "value", ()) if r not in regions]
             results = []
+            lang_regions = set(getattr(_EXTRA_REGIONS, "value", ()))
             for region in regions:
                 for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=self.leniency):
+                    raw = text[m.start:m.end]
+                    bare = raw.isdigit()
+                    # a valid number written bare counts in the text's own region (a Chinese
+                    # mobile is written as 11 bare digits); elsewhere it needs context
                     r = self._get_recognizer_result(m, text, region, nlp_artifacts)
-                    r.score = 0.4 if text[m.start:m.end].isdigit() else 0.55
+                    r.score = 0.55 if not bare or (region in lang_regions and len(raw) >= 9) else 0.4
                     results.append(r)
+            # "+CC ..." that phonenumbers calls possible but not valid (a new or unassigned
+            # range): still a phone number; a leak is worse than a mask
+            for m in _INTL.finditer(text):
+                try:
+                    num = phonenumbers.parse(m.group(0), None)
+                except phonenumbers.NumberParseException:
+                    continue
+                if phonenumbers.is_possible_number(num) and not any(
+                        r.start <= m.start() < r.end for r in results):
+                    results.append(RecognizerResult(
+                        "PHONE_NUMBER", m.start(), m.end(), 0.5,
+                        analysis_explanation=AnalysisExplanation(recognizer=self.name,
+                                                                 original_score=0.5),
+                        recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                              RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
             return EntityRecognizer.remove_duplicates(results)
 
     return FormattedPhoneRecognizer
@@ -327,22 +359,29 @@ class Detector:
 
     def detect(self, text: str, *, entities: Iterable[str], thresholds: Mapping[str, float],
                default_threshold: float, custom: Sequence[CustomRecognizer] = (),
-               allow_list: Sequence[str] = (), namespace: str = "") -> list[Span]:
-        """Detected spans of ``entities`` in ``text`` (original offsets, sorted, disjoint)."""
+               allow_list: Sequence[str] = (), namespace: str = "",
+               text_language: str | None = None) -> list[Span]:
+        """Detected spans of ``entities`` in ``text`` (original offsets, sorted, disjoint).
+        ``text_language`` (the identified language of the text) adds its phone regions."""
         return self.detect_many([text], entities=entities, thresholds=thresholds,
                                 default_threshold=default_threshold, custom=custom,
-                                allow_list=allow_list, namespace=namespace)[0]
+                                allow_list=allow_list, namespace=namespace,
+                                text_language=text_language)[0]
 
     def detect_many(self, texts: Sequence[str], *, entities: Iterable[str],
                     thresholds: Mapping[str, float], default_threshold: float,
                     custom: Sequence[CustomRecognizer] = (), allow_list: Sequence[str] = (),
-                    namespace: str = "") -> list[list[Span]]:
+                    namespace: str = "", text_language: str | None = None) -> list[list[Span]]:
         """:meth:`detect` for several texts; uncached ones share one ``nlp.pipe`` pass."""
         ents = tuple(sorted(set(entities)))
         th = {e: self.threshold_for(e, thresholds, default_threshold) for e in ents}
         allow = frozenset(a.strip().casefold() for a in allow_list if a.strip())
+        from trustproxy.pii.languages import phone_regions
+
+        regions = tuple(r for r in phone_regions(text_language) if r not in ("US", "CA"))
+        foreign = text_language is not None and text_language != self.language
         cfg = _sha(json.dumps([ents, sorted(th.items()), sorted(allow),
-                               [c.model_dump(mode="json") for c in custom]]))
+                               [c.model_dump(mode="json") for c in custom], regions, foreign]))
         keys = [(_sha(t), namespace, cfg) for t in texts]
         out: list[list[Span] | None] = []
         todo: list[int] = []
@@ -354,7 +393,8 @@ class Detector:
             elif hit is None:
                 out[i] = []
         if todo:
-            found = self._analyze([texts[i] for i in todo], ents, th, custom, allow)
+            found = self._analyze([texts[i] for i in todo], ents, th, custom, allow, regions,
+                                  foreign)
             for i, spans in zip(todo, found):
                 self._cache.put(keys[i], tuple(spans))
                 out[i] = spans
@@ -397,26 +437,35 @@ class Detector:
                                                              batch_size=32)]
 
     def _analyze(self, texts: list[str], ents: tuple[str, ...], th: Mapping[str, float],
-                 custom: Sequence[CustomRecognizer], allow: frozenset[str]) -> list[list[Span]]:
+                 custom: Sequence[CustomRecognizer], allow: frozenset[str],
+                 regions: tuple[str, ...] = (), foreign: bool = False) -> list[list[Span]]:
         views = [normalize(t) for t in texts]
         custom_recs = self._custom_recognizers(custom)
         need_ner = any(e in self._ner_entities for e in ents)
         # spaCy interns every token it sees in a process-wide StringStore; inside a memory zone
         # the request's strings are dropped at the end. Docs are used only inside the zone.
         with self._nlp_lock, self._engine.nlp[self.language].memory_zone():
-            return self._analyze_in_zone(texts, views, ents, th, custom_recs, allow, need_ner)
+            _EXTRA_REGIONS.value = regions  # read by the phone recognizer (same thread, locked)
+            try:
+                return self._analyze_in_zone(texts, views, ents, th, custom_recs, allow, need_ner,
+                                             foreign)
+            finally:
+                _EXTRA_REGIONS.value = ()
 
     def _analyze_in_zone(self, texts: list[str], views: list[tuple[str, list[int]]], ents: tuple[str, ...],
                          th: Mapping[str, float], custom_recs: list[Any], allow: frozenset[str],
-                         need_ner: bool) -> list[list[Span]]:
+                         need_ner: bool, foreign: bool = False) -> list[list[Span]]:
+        """``foreign``: the text is in another language than this detector's model, so a NER
+        name counts only if one of its words is in the name lists."""
         arts = self._artifacts([n for n, _ in views], need_ner)
         wanted = set(ents)
+        want_person = "PERSON" in wanted and "PERSON" in self._ner_entities
         out: list[list[Span]] = []
         for text, (norm, offsets), art in zip(texts, views, arts):
             results = self._analyzer.analyze(
                 text=norm, language=self.language, entities=list(ents), nlp_artifacts=art,
                 ad_hoc_recognizers=custom_recs or None)
-            cands: list[Span] = []
+            found: list[tuple[int, int, str, float, str]] = []
             for r in results:
                 if r.entity_type not in wanted or r.score < th.get(r.entity_type, 1.0):
                     continue
@@ -424,21 +473,193 @@ class Detector:
                 if r.entity_type == "PERSON" and not _plausible_person(
                         value, norm[max(0, r.start - 24):r.start]):
                     continue
+                if r.entity_type == "PERSON" and foreign and not _listed(value):
+                    continue
                 if r.entity_type == "IP_ADDRESS" and (
                         "/" in value or norm[r.end:r.end + 1] == "/" or not _plausible_ip(value)):
                     continue
-                s, e = to_original(offsets, r.start, r.end)
+                meta = r.recognition_metadata or {}
+                found.append((r.start, r.end, r.entity_type, float(r.score),
+                              str(meta.get("recognizer_name", ""))))
+            if want_person:
+                found += self._recased_names(norm)
+                found += [(a, b, "PERSON", 0.7, "cjk-name") for a, b in _cjk_names(norm)]
+                found += self._listed_names(norm)
+            cands: list[Span] = []
+            for start, end, etype, score, rec in found:
+                if score < th.get(etype, 1.0) and rec != KEYED:
+                    continue
+                s, e = to_original(offsets, start, end)
                 s, e = _trim(text, s, e)
                 if e <= s:
                     continue
                 if allow and (text[s:e].strip().casefold() in allow
-                              or norm[r.start:r.end].strip().casefold() in allow):
+                              or norm[start:end].strip().casefold() in allow):
                     continue
-                meta = r.recognition_metadata or {}
-                cands.append(Span(s, e, r.entity_type, round(float(r.score), 4),
-                                  str(meta.get("recognizer_name", ""))))
+                cands.append(Span(s, e, etype, round(score, 4), rec))
+            # keys are read on the original text: the view drops JSON escapes
+            for s, e, etype, score, rec in self._keyed(text, wanted):
+                s, e = _trim(text, s, e)
+                if e > s and not (allow and text[s:e].strip().casefold() in allow):
+                    cands.append(Span(s, e, etype, score, rec))
             out.append(_resolve(cands))
         return out
+
+    def _keyed(self, text: str, wanted: set[str]) -> list[tuple[int, int, str, float, str]]:
+        """Values typed by their key (JSON members, CSV columns, key=value, Label: value)."""
+        if not any(c in text for c in ":={[,;\t|\uff1a"):
+            return []
+        from trustproxy.pii.keyed import SCORE, keyed_spans
+        from trustproxy.pii.normalize import unescape_json
+        from trustproxy.pii.structure import fields
+
+        out = [(k.start, k.end, k.entity_type, SCORE, KEYED)
+               for k in keyed_spans(text, fields(text), wanted)]
+        # JSON written escaped in prose ({\"dob\": ...}): read its keys on the unescaped text
+        pre = unescape_json(text) if '\\"' in text else None
+        if pre is not None:
+            t1, o1 = pre
+            for k in keyed_spans(t1, fields(t1), wanted):
+                out.append((o1[k.start], o1[k.end - 1] + 1, k.entity_type, SCORE, KEYED))
+        return out
+
+    @staticmethod
+    def _listed_names(norm: str) -> list[tuple[int, int, str, float, str]]:
+        """Names from the census name lists (:mod:`trustproxy.pii.names`)."""
+        from trustproxy.pii.names import name_spans
+
+        out = []
+
+        def cue(start: int) -> bool:
+            return _PERSON_CUE.search(norm[max(0, start - 24):start]) is not None
+
+        for a, b, score in name_spans(norm, _PRODUCT_NOUNS, cue):
+            v = norm[a:b]
+            if _product_name(v) or any(c in _NOT_NAME_CHARS for c in v):
+                continue
+            out.append((a, b, "PERSON", score, "name-list"))
+        return out
+
+    def _recased_names(self, norm: str) -> list[tuple[int, int, str, float, str]]:
+        """Names written in capitals (``PATIENT: LENA FISCHER``) or in lower case after a cue
+        (``dear lena fischer``): NER again on a window where those words are title-cased (same
+        length, so offsets hold). Only PERSON entities inside a recased region count."""
+        regions = _recase_regions(norm)
+        if not regions:
+            return []
+        chars = list(norm)
+        for a, b in regions:
+            for i in range(a, b):
+                c = chars[i]
+                prev = chars[i - 1] if i > 0 else " "
+                up = c.upper() if not (prev.isalpha() or prev in "'’") else c.lower()
+                if len(up) == 1:
+                    chars[i] = up
+        recased = "".join(chars)
+        windows: list[tuple[int, int]] = []
+        for a, b in regions:
+            ws, we = max(0, a - 60), min(len(norm), b + 60)
+            if windows and ws <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], max(windows[-1][1], we))
+            else:
+                windows.append((ws, we))
+        nlp = self._engine.nlp[self.language]
+        out: list[tuple[int, int, str, float, str]] = []
+        for (ws, we), doc in zip(windows, nlp.pipe([recased[ws:we] for ws, we in windows])):
+            for ent in doc.ents:
+                if ent.label_ not in ("PERSON", "PER"):
+                    continue
+                s, e = ws + ent.start_char, ws + ent.end_char
+                if not any(a <= s and e <= b for a, b in regions):
+                    continue
+                if norm[s:e].islower() and not _listed(norm[s:e]):
+                    continue  # a lower-case "name" needs a word from the name lists
+                if _plausible_person(recased[s:e], recased[max(0, s - 24):s]) or (
+                        len(recased[s:e].split()) >= 2):
+                    out.append((s, e, "PERSON", 0.85, "recased-ner"))
+        return out
+
+
+def _listed(v: str) -> bool:
+    from trustproxy.pii.names import load, stop_words
+
+    first, last = load()
+    stops = stop_words()
+    words = [w.casefold() for w in v.split()]
+    return any(w in first or w in last for w in words) and not any(w in stops for w in words)
+
+
+_STOP_UPPER = frozenset("""A AN THE AND OR OF FOR TO IN ON AT BY WITH FROM IS ARE WAS BE NOT NO YES
+SELECT FROM WHERE INSERT INTO UPDATE DELETE VALUES SET JOIN LEFT RIGHT INNER OUTER GROUP ORDER BY
+LIMIT AS NULL CREATE TABLE DROP ALTER INDEX PRIMARY KEY FOREIGN REFERENCES UNIQUE DEFAULT
+ERROR WARN WARNING INFO DEBUG FATAL CRITICAL TRACE OK FAILED FAILURE SUCCESS PASSED TODO NOTE
+FIXME HTTP HTTPS GET POST PUT PATCH HEAD OPTIONS API URL URI JSON XML HTML CSS SQL ID UUID
+NOT FOUND INTERNAL SERVER BAD REQUEST GATEWAY TIMEOUT SERVICE UNAVAILABLE FORBIDDEN DENIED
+ACCESS CONNECTION REFUSED RESET READ ONLY WRITE TRUE FALSE NONE IMPORTANT URGENT ASAP FYI
+PLEASE THANK THANKS YOU YOUR WE OUR US IT THIS THAT DO DONT STOP GO NEW OLD ALL ANY
+PATIENT NAME CUSTOMER CLIENT EMPLOYEE DATE DOB MRN SSN PHONE EMAIL ADDRESS ACCOUNT CARD
+""".split())
+_CAPS_RUN = regex.compile(r"(?<![\w])\p{Lu}[\p{Lu}'’\-]+(?:[ ]\p{Lu}\.?|[ ]\p{Lu}[\p{Lu}'’\-]+){1,3}(?![\w])")
+_LOWER_CUE = regex.compile(
+    r"(?i:\b(?:mr|mrs|ms|mx|miss|dr|prof|dear|hi|hello|hey|patient|customer|client|employee|"
+    r"contact|attn|name\s+is|named|called|call|cc|signed|regards|paciente|patient(?:in)?|herr|frau|"
+    r"señor|señora|sr|sra|signor|signora|sig|mme|mlle)\.?\s*[:,]?)\s+"
+    r"(\p{Ll}[\p{Ll}'’\-]+(?:\s+\p{Ll}[\p{Ll}'’\-]+){1,2})(?![\w])")
+_LOWER_STOP = frozenset("""a an the and or of for to in on at by with from is are was be not no
+me you him her them us it this that my your our their his its we they i he she all any some
+support team sales billing service services desk office department group manager admin
+about again please thanks today tomorrow yesterday soon later now here there back up down out
+over under after before when where what which who whom why how if then than so too very just
+also only still yet already ever never always again next last first new old
+""".split())
+
+
+def _recase_regions(norm: str) -> list[tuple[int, int]]:
+    regions: list[tuple[int, int]] = []
+    if any(c.isupper() for c in norm):
+        for m in _CAPS_RUN.finditer(norm):
+            group: list[tuple[int, int]] = []
+            for w in regex.finditer(r"\S+", m.group(0)):
+                word = w.group(0).strip(".")
+                if word in _STOP_UPPER or len(word) < 2 and group == []:
+                    if len(group) >= 2:
+                        regions.append((m.start() + group[0][0], m.start() + group[-1][1]))
+                    group = []
+                    continue
+                group.append(w.span())
+            if len(group) >= 2:
+                regions.append((m.start() + group[0][0], m.start() + group[-1][1]))
+    for m in _LOWER_CUE.finditer(norm):
+        words = m.group(1).split()
+        # stop at the first ordinary word: "call lena fischer tomorrow" -> "lena fischer"
+        n = 0
+        for w in words:
+            if w in _LOWER_STOP:
+                break
+            n += 1
+        if n >= 2:
+            a = m.start(1)
+            b = a + len(" ".join(words[:n]))
+            if _listed(norm[a:b]):  # a lower-case name needs a word from the name lists
+                regions.append((a, b))
+    return sorted(set(regions))
+
+
+# Names in Chinese and Japanese text: a Han name before an honorific or after a label.
+_CJK_HONORIFIC = regex.compile(
+    r"(?<![\p{Han}])(\p{Han}{1,3}[ 　]?\p{Han}{1,3}|\p{Han}{2,4})"
+    r"(?=(?:様|さま|さん|氏|先生|殿|くん|君|ちゃん|女士|小姐|同学|老师|医生|经理|教授|总|太太)(?![\p{Han}]))")
+_CJK_LABEL = regex.compile(
+    r"(?:(?:氏名|名前|姓名|患者(?:名)?|担当者?|联系人|客户|申请人|收件人|受取人|お客様名|名字)\s*[:：]"
+    r"|我叫|我是|私は|わたしは|名前は|姓名是)\s*(\p{Han}{1,3}[ 　]?\p{Han}{1,3}|[\p{Katakana}ー]{2,8}[・ 　][\p{Katakana}ー]{2,8})")
+
+
+def _cjk_names(norm: str) -> list[tuple[int, int]]:
+    if not regex.search(r"\p{Han}|\p{Katakana}", norm):
+        return []
+    out = [m.span(1) for m in _CJK_HONORIFIC.finditer(norm)]
+    out += [m.span(1) for m in _CJK_LABEL.finditer(norm)]
+    return out
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
@@ -454,12 +675,43 @@ _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le"
 _NOT_NAME_CHARS = frozenset("0123456789_/\\=<>{}[]()@#$%^&*|`~:;\"")
 
 
+# Product and service names that NER tags as people ("Terraform Cloud", "Kafka Streams"): a
+# name whose last word is a product noun, or whose first word is a well-known tech brand.
+_PRODUCT_NOUNS = frozenset("""cloud streams stream server servers studio engine platform service
+services manager hub lab labs code desktop pro suite analytics connect gateway functions
+pipelines pipeline actions pages workspace workspaces drive docs sheets slides teams office
+shield cache compute storage registry runtime console portal store api sdk cli app apps
+enterprise edition community express insights monitor monitoring cluster clusters mesh
+operator controller proxy router balancer database db warehouse lake lakehouse flow flows
+workflow workflows builder designer explorer inspector debugger profiler vault secrets
+identity directory auth mail messaging queue queues bus events notebook notebooks ai ml
+copilot assistant bot bots kit toolkit framework library run functions lambda
+""".split())
+_TECH_BRANDS = frozenset("""terraform kafka redis kubernetes docker postgres postgresql mysql
+jenkins grafana prometheus ansible consul nomad spark hadoop airflow django flask react angular
+vue node elastic elasticsearch mongo mongodb azure google amazon aws microsoft slack jira
+confluence github gitlab bitbucket okta auth0 stripe twilio datadog splunk sentry pagerduty
+snowflake databricks tableau looker salesforce hubspot zendesk notion figma vercel netlify
+heroku cloudflare fastly akamai nginx apache tomcat celery rabbitmq kibana logstash helm istio
+envoy linkerd argo flux tekton spinnaker pulumi chef puppet vagrant packer oracle sap ibm cisco
+visual xcode android apple windows linux ubuntu debian fedora centos openai anthropic claude
+gemini llama mistral hugging langchain pytorch tensorflow keras pandas numpy jupyter vscode
+""".split())
+
+
+def _product_name(v: str) -> bool:
+    words = [w.strip(".,").lower() for w in v.split()]
+    return any(w in _PRODUCT_NOUNS or w in _TECH_BRANDS for w in words)
+
+
 def _plausible_person(v: str, before: str = "") -> bool:
     """Drop NER 'names' that are code or tech tokens: digits, underscores, paths, camelCase,
     ALL CAPS, dotted identifiers. A single word ("Kafka", "Module") counts only after a cue
     ("Dr.", "Hi", "name is", "ask" ...): the small model tags many capitalised tech words."""
     v = v.strip()
     if len(v.split()) == 1 and not _PERSON_CUE.search(before):
+        return False
+    if _product_name(v):
         return False
     if len(v) < 2 or any(c in _NOT_NAME_CHARS for c in v):
         return False
@@ -486,8 +738,11 @@ def _resolve(spans: list[Span]) -> list[Span]:
     then our context-anchored types (``routing number 021000021`` is not a phone number), then
     higher score, then longer, then earlier."""
     chosen: list[Span] = []
-    for sp in sorted(spans, key=lambda x: (_PRIORITY.get(x.entity_type, 2), -x.score,
-                                           -(x.end - x.start), x.start)):
+
+    def tier(x: Span) -> int:
+        return min(_PRIORITY.get(x.entity_type, 2), 1 if x.recognizer == KEYED else 2)
+
+    for sp in sorted(spans, key=lambda x: (tier(x), -x.score, -(x.end - x.start), x.start)):
         if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
             chosen.append(sp)
     return sorted(chosen, key=lambda x: x.start)

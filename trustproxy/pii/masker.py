@@ -1,9 +1,15 @@
 """Request masking over every slot, and the dry run (``inspect_text``).
 
-Slots of one group (the text parts of one message) are detected together on their
-concatenation, so a value split across content parts is still caught; its replacement goes
-where the value starts and the rest of it is removed from the later parts. Tool-call arguments
-are JSON: each string value is masked on its own and the JSON stays valid.
+Slots of one group (the text parts of one message) are detected as one text, joined with
+:data:`PART_SEP` (a paragraph break: no token, name or number runs across it, while the
+normaliser still closes a digit run or an address split over it), and written back part by
+part: a value that spans parts is masked piece by piece, each piece with its own placeholder,
+so every word of every part is either kept or restorable.
+
+JSON stays valid wherever it is (tool-call arguments, tool results, JSON pasted in a message,
+JSON escaped inside a JSON string): a replacement never crosses a JSON literal or splits an
+escape sequence, and a masked number becomes a quoted string. Keys are context for their values
+and are themselves screened (a key that is an e-mail address is masked).
 
 Synchronous and CPU-heavy: the server runs it off the event loop.
 """
@@ -20,7 +26,10 @@ from typing import Any
 from trustproxy.errors import PolicyBlocked
 from trustproxy.pipeline import Decision
 from trustproxy.policy.schema import EntityAction, Policy
-from trustproxy.slots import Slot, iter_request_slots, map_json_strings
+from trustproxy.pii.structure import JsonLiteral, json_literals
+from trustproxy.slots import Slot, iter_request_slots
+
+PART_SEP = "\n\n"
 
 
 @dataclass
@@ -66,7 +75,9 @@ def entity_plan(policy: Policy) -> tuple[list[str], dict[str, float], dict[str, 
             thresholds[rule.type] = rule.threshold
     for cr in policy.custom_recognizers:
         actions.setdefault(cr.type, EntityAction.mask)
-    entities = [t for t, a in actions.items() if a != EntityAction.allow]
+    from trustproxy.pii.languages import UNCOVERED
+
+    entities = [t for t, a in actions.items() if a != EntityAction.allow and t != UNCOVERED]
     return entities, thresholds, actions
 
 
@@ -84,16 +95,46 @@ class Masker:
     def detect(self, text: str) -> list[Any]:
         if not text or not self.entities:
             return []
-        return self.detector.detect(text, entities=self.entities, thresholds=self.thresholds,
-                                    default_threshold=self.policy.threshold,
-                                    custom=self.policy.custom_recognizers, allow_list=self.policy.allow_list,
-                                    namespace=self.namespace)
+        lang = self._language(text)
+        return self._detector_for(lang).detect(
+            text, entities=self.entities, thresholds=self.thresholds,
+            default_threshold=self.policy.threshold, custom=self.policy.custom_recognizers,
+            allow_list=self.policy.allow_list, namespace=self.namespace, text_language=lang)
 
-    def _replacement(self, entity_type: str, value: str) -> str | None:
+    def _language(self, text: str) -> str | None:
+        """The text's language; records UNCOVERED_LANGUAGE for one without an NER model."""
+        if not self.policy.detect_language:
+            return None
+        from trustproxy.pii.languages import UNCOVERED, identify
+
+        lang = identify(text)
+        if lang is None or lang == self.policy.language or lang in self.policy.languages:
+            return lang
+        action = self.actions.get(UNCOVERED)
+        if action is not None and action != EntityAction.allow:
+            self.result.entities[UNCOVERED] += 1
+            self.result.actions[action.value] += 1
+            self.result.decisions.append(Decision(guard="pii", action=action.value,
+                                                  entity_type=UNCOVERED))
+            if action == EntityAction.block and UNCOVERED not in self.result.blocked_types:
+                self.result.blocked_types.append(UNCOVERED)
+        return lang
+
+    def _detector_for(self, lang: str | None) -> Any:
+        model = self.policy.languages.get(lang or "")
+        if not model or lang == getattr(self.detector, "language", None):
+            return self.detector
+        from trustproxy.pii.detector import get_detector
+
+        return get_detector(model, lang or "")
+
+    def _replacement(self, entity_type: str, value: str, count: bool = True) -> str | None:
         action = self.actions.get(entity_type, EntityAction.mask)
-        self.result.entities[entity_type] += 1
-        self.result.actions[action.value] += 1
-        self.result.decisions.append(Decision(guard="pii", action=action.value, entity_type=entity_type))
+        if count:
+            self.result.entities[entity_type] += 1
+            self.result.actions[action.value] += 1
+            self.result.decisions.append(Decision(guard="pii", action=action.value,
+                                                  entity_type=entity_type))
         if action == EntityAction.allow:
             return None
         if action == EntityAction.block:
@@ -112,8 +153,8 @@ class Masker:
         return self._mask_pieces([text])[0]
 
     def _mask_pieces(self, pieces: Sequence[str]) -> list[str]:
-        """Detect on the concatenation of ``pieces``; rewrite each piece."""
-        joined = "".join(pieces)
+        """Detect on ``pieces`` joined by :data:`PART_SEP`; rewrite each piece."""
+        joined = PART_SEP.join(pieces)
         spans = self.detect(joined)
         if not spans:
             return list(pieces)
@@ -121,25 +162,53 @@ class Masker:
         pos = 0
         for p in pieces:
             bounds.append((pos, pos + len(p)))
-            pos += len(p)
-        edits: list[list[tuple[int, int, str]]] = [[] for _ in pieces]
-        for sp in spans:
-            value = joined[sp.start:sp.end]
-            rep = self._replacement(sp.entity_type, value)
-            if rep is None:
-                continue
-            first = True
+            pos += len(p) + len(PART_SEP)
+        # per piece: (start, end, entity type, span id)
+        segs: list[list[tuple[int, int, str, int]]] = [[] for _ in pieces]
+        for n, sp in enumerate(spans):
             for i, (b0, b1) in enumerate(bounds):
                 s, e = max(sp.start, b0), min(sp.end, b1)
-                if s >= e:
+                if s < e:
+                    segs[i].append((s - b0, e - b0, sp.entity_type, n))
+        counted: set[int] = set()
+        return [self._rewrite(piece, seg, counted) if seg else piece
+                for piece, seg in zip(pieces, segs)]
+
+    def _rewrite_json(self, text: str) -> str:
+        spans = self.detect(text)
+        if not spans:
+            return text
+        return self._rewrite(text, [(sp.start, sp.end, sp.entity_type, n)
+                                    for n, sp in enumerate(spans)], set(), decode=True)
+
+    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int],
+                 decode: bool = False) -> str:
+        """Apply the replacements of ``segs`` to ``text``, JSON-safely. ``decode``: values inside
+        top-level JSON strings go to the vault decoded (restored JSON-escaped)."""
+        lits = json_literals(text) if ("{" in text or "[" in text) else []
+        edits: list[tuple[int, int, str]] = []
+        for s, e, etype, sid in segs:
+            for a, b, quote in _json_safe(text, s, e, lits):
+                value = text[a:b]
+                if not value.strip():
                     continue
-                edits[i].append((s - b0, e - b0, rep if first else ""))
-                first = False
-        out = []
-        for piece, ed in zip(pieces, edits):
-            for s, e, rep in sorted(ed, reverse=True):
-                piece = piece[:s] + rep + piece[e:]
-            out.append(piece)
+                if decode and "\\" in value and _in_top_string(lits, a, b):
+                    try:
+                        value = json.loads(f'"{value}"')
+                    except ValueError:
+                        pass
+                rep = self._replacement(etype, value, count=sid not in counted)
+                counted.add(sid)
+                if rep is None:
+                    continue
+                edits.append((a, b, f"{quote}{rep}{quote}" if quote else rep))
+        out = text
+        last = len(text) + 1
+        for a, b, rep in sorted(set(edits), reverse=True):
+            if b > last:  # overlapping pieces after widening: keep the earlier one
+                continue
+            out = out[:a] + rep + out[b:]
+            last = a
         return out
 
     def _mask_name(self, name: str) -> str:
@@ -148,17 +217,14 @@ class Masker:
         action = self.actions.get("PERSON")
         if not name.strip() or action is None or action == EntityAction.allow:
             return self.mask_text(name)
+        if action == EntityAction.mask:
+            self._replacement("PERSON", name)  # counted; the bare form is restorable too
+            return str(self.vault.mask_bare("PERSON", name))
         rep = self._replacement("PERSON", name)
         if rep is None:
             return name  # blocked: recorded, the request is refused
         # the OpenAI API restricts `name` to [A-Za-z0-9_-]: keep the placeholder's letters only
         return re.sub(r"[^A-Za-z0-9_-]", "", rep) if action == EntityAction.mask else re.sub(r"[^A-Za-z0-9_-]", "_", rep)
-
-    def _mask_json(self, text: str) -> str:
-        try:
-            return map_json_strings(text, self.mask_text)
-        except ValueError:
-            return self.mask_text(text)  # not JSON: screen it as plain text
 
     def mask_slots(self, slots: Iterable[Slot]) -> MaskResult:
         groups: dict[str, list[Slot]] = {}
@@ -166,7 +232,9 @@ class Masker:
             if slot.kind == "name":
                 slot.set(self._mask_name(slot.get()))
             elif slot.kind == "json":
-                slot.set(self._mask_json(slot.get()))
+                # one JSON document: detected whole, so keys are context for their values; the
+                # vault keeps decoded values (replies restore them JSON-escaped)
+                slot.set(self._rewrite_json(slot.get()))
             else:
                 groups.setdefault(slot.group, []).append(slot)
         for group in groups.values():
@@ -174,6 +242,66 @@ class Masker:
             for slot, text in zip(group, new):
                 slot.set(text)
         return self.result
+
+
+def _json_safe(text: str, s: int, e: int, lits: Sequence[JsonLiteral]
+               ) -> list[tuple[int, int, str]]:
+    """The pieces of ``[s, e)`` to replace, each with the quote to wrap its replacement in.
+    Outside JSON: the span itself. Inside: one piece per literal it touches, clipped to the
+    literal's content and widened to whole escape sequences; a number literal is replaced
+    whole and quoted."""
+    if not lits:
+        return [(s, e, "")]
+    touched = [lit for lit in lits if lit.start < e and s < lit.end
+               or (lit.kind == "number" and lit.start <= s < lit.end)]
+    # innermost literals only (a nested document's literals lie inside its parent string)
+    inner = [lit for lit in touched
+             if not any(o is not lit and lit.start <= o.start and o.end <= lit.end
+                        and (o.start, o.end) != (lit.start, lit.end) and o.start < e and s < o.end
+                        for o in touched)]
+    if not inner:
+        covering = [lit for lit in lits if lit.start <= s and e <= lit.end]
+        if covering:
+            return [(s, e, "")]
+        return [] if _inside_json(text, s, e, lits) else [(s, e, "")]
+    out: list[tuple[int, int, str]] = []
+    for lit in sorted(inner, key=lambda x: x.start):
+        if lit.kind == "number":
+            out.append((lit.start, lit.end, lit.quote))
+            continue
+        a, b = max(s, lit.start), min(e, lit.end)
+        a, b = _widen_escapes(text, lit, a, b)
+        if a < b:
+            out.append((a, b, ""))
+    return out
+
+
+def _in_top_string(lits: Sequence[JsonLiteral], a: int, b: int) -> bool:
+    return any(lit.kind == "string" and lit.quote == '"' and lit.start <= a and b <= lit.end
+               for lit in lits)
+
+
+def _inside_json(text: str, s: int, e: int, lits: Sequence[JsonLiteral]) -> bool:
+    """Whether ``[s, e)`` lies between the literals of one JSON document (syntax only)."""
+    before = [lit for lit in lits if lit.end <= s]
+    after = [lit for lit in lits if lit.start >= e]
+    return bool(before and after) and all(c in " \t\r\n{}[]:,\"\\" for c in text[s:e])
+
+
+def _widen_escapes(text: str, lit: JsonLiteral, a: int, b: int) -> tuple[int, int]:
+    i = lit.start
+    while i < lit.end:
+        if text[i] == "\\" and i + 1 < lit.end:
+            n = 6 if text[i + 1] == "u" else 2
+            j = min(i + n, lit.end)
+            if i < a < j:
+                a = i
+            if i < b < j:
+                b = j
+            i = j
+        else:
+            i += 1
+    return a, b
 
 
 def all_texts(body: dict[str, Any]) -> list[str]:

@@ -4,37 +4,121 @@
 character that produced ``norm[i]``, and ``offsets[len(norm)] == len(text)``. Map a span found in
 ``norm`` back with :func:`to_original` (it covers whole original characters, also when one
 original character expanded to several under NFKC, and leaves out dropped characters that only
-trail the span).
+trail the span). The view is only ever read by detectors; nothing rewrites the caller's text
+from it.
 
 Per original character, in order:
 
 - Unicode format characters (category Cf: zero-width space/joiners, BOM, soft hyphen, bidi
-  marks) and control characters other than whitespace are dropped;
+  marks), variation selectors, and control characters other than whitespace (C0, DEL, C1 —
+  on the all-ASCII path too) are dropped;
+- a combining mark (Mn/Me) is composed with its base when NFC knows the result
+  (``e`` + U+0301 -> ``é``) and dropped otherwise (``4`` + U+20E3 keycap -> ``4``, ``曹`` +
+  U+0327 -> ``曹``); marks of scripts that write vowels with them (Devanagari, Arabic, Thai ...)
+  are kept;
 - every dash / minus sign (category Pd, U+2212 ...) becomes ``-``; every space separator (NBSP,
   thin space, ideographic space ...) becomes `` ``; line/paragraph separators become ``\\n``;
 - decimal digits of any script (``unicodedata.decimal``) become ASCII digits;
 - anything else is NFKC-normalised (full-width letters, ligatures, superscripts ...).
 
-Markdown emphasis is treated as format noise: runs of two or more ``*`` and a single ``*``
-that opens or closes a word (alphanumeric on exactly one side) are dropped, so
-``**123**-45-6789`` reads ``123-45-6789``. A ``*`` between two alphanumerics (``2*3``) stays.
-``_`` is kept: it is part of identifiers and of many key formats.
+Then evasions that split or glue a value are undone:
+
+- Markdown emphasis is format noise: runs of two or more ``*`` and a single ``*`` that opens or
+  closes a word (alphanumeric on exactly one side) are dropped, so ``**123**-45-6789`` reads
+  ``123-45-6789``; a ``*`` between two alphanumerics (``2*3``) stays. ``_`` emphasis is dropped
+  only as a pair on one line (``_078-05-1120_``): a lone ``_`` is part of identifiers.
+- A run of white space holding a line break or TAB between two digits (``0566\\n5566``,
+  ``4000\\t0566``) reads as one space (none next to a ``-``); a line break inside an e-mail
+  address (``ana.ruiz@exa\\r\\nmple.com``) or between two fragments of a key or id (both sides
+  hold digits and letters, or inner capitals: ``AKIAG7NS\\nNX65``) is dropped; a TAB or a single
+  line break between words reads as a space (``Diane\\tHouston``).
+- Digits spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``), seven or more, are
+  closed up (dashes kept).
+- JSON escapes in text (a JSON document pasted into a message, or escaped inside a JSON
+  string): backslashes before a quote are dropped and a written ``\\n``/``\\t``/``\\r`` reads as
+  a space, so ``{\\"note\\": \\"call Ana\\nRuiz\\"}`` reads like prose to NER.
+- A value glued to the letters of its label (``ssn078-05-1120``, ``tel2125550188``): a space
+  is inserted between a word of letters and a run of seven or more digits that ends the token.
+  An inserted character maps to the original character after it.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+import regex
+
 __all__ = ["normalize", "to_original"]
 
 _EXTRA_DASHES = frozenset("\u2212\u2043\ufe63\uff0d\u02d7\u2796")
 _KEEP_CONTROLS = frozenset("\t\n\r\f\v")
 
+# ASCII text needs the slow path only if one of these occurs.
+_ASCII_TRIGGERS = regex.compile(
+    r"[\x00-\x08\x0e-\x1f\x7f*_]"            # controls, emphasis
+    r"|\d-?[ \t]*[\r\n\t]"                    # a break right after a digit
+    r"|[\r\n][^\s@]*@|@[^\s@]*[\r\n]"          # a break inside an address (pre-check)
+    r"|(?<![\w])\d[ ]\d[ ]\d"                 # spaced digits
+    r"|[A-Za-z]\d{3}|[a-z][A-Z]{2}\d\d|(?i:iban|mail|card|tel)[A-Z0-9+]"  # glued labels
+    r"|\\[\"nrtu]"                           # JSON escapes in text
+    r"|\S(?:\r\n|\r|\n|\t)[ \t]*\S"              # a line break or TAB inside a line of text
+)
+_JSON_ESCAPE = regex.compile(r'\\+(?=")|\\+[nrt]|\\+u[0-9a-fA-F]{4}')
+# scripts whose combining marks are letters' vowel signs: kept
+_MARK_SCRIPTS = ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU",
+                 "KANNADA", "MALAYALAM", "SINHALA", "THAI", "LAO", "TIBETAN", "MYANMAR", "KHMER",
+                 "ARABIC", "HEBREW", "SYRIAC", "THAANA", "HANGUL", "ETHIOPIC")
+_BREAK_DIGITS = regex.compile(r"(?<=\d-?)[ \t]*[\r\n\t][ \t\r\n]*(?=-?\d)")
+_BREAK_EMAIL = regex.compile(
+    r"(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
+_EMAIL = regex.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
+_BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
+_SPACED_DIGITS = regex.compile(r"(?<![\w.,])(?:\d(?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){6,}\d(?![\w])")
+_GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=\d(?:[\d\-./ ]?\d){6,}(?![A-Za-z0-9]))")
+# a label glued to the value it names ("ibanNL30...", "IBANES05...", "emailana@...")
+_GLUED_LABEL = regex.compile(
+    r"(?<![A-Za-z0-9])(?i:iban|ssn|tel|phone|mobile|card|dob|mrn|acct|email|mail|cpf|dni|nie|bsn|"
+    r"nino|nhs|pwd|passwd|password|token|apikey|key)(?=(?:[A-Z]{2}\d{2}[A-Z0-9]{10,30}|\+?\d{6,}|"
+    r"[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,})(?![A-Za-z0-9]))")
+_IBAN_LIKE = regex.compile(r"[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){10,30}(?![A-Za-z0-9])")
+# CJK text glues Latin tokens to its characters ("メールはana@x.jpです"): a boundary between
+# the scripts reads as a space
+_CJK_LATIN = regex.compile(r"(?<=[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}ー])(?=[A-Za-z0-9+])"
+                           r"|(?<=[A-Za-z0-9.])(?=[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}ー])")
+_UNDERSCORE_PAIR = regex.compile(r"(?<![A-Za-z0-9_])(_+)(?=[^\s_])([^\n_]*?[^\s_])(_+)(?![A-Za-z0-9_])")
+
+
+# the start of a new log line or list item, never the tail of a wrapped key
+_LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z_]{2,}=")
+
+
+def unescape_json(text: str) -> tuple[str, list[int]] | None:
+    """The JSON-unescaped text and its offset map (see :func:`_unescape`), or None."""
+    return _unescape(text)
+
+
+def _randomish(tok: str) -> bool:
+    """A fragment of a key, token or id: digits with letters, or mixed case past the first
+    letter, or base64/hex punctuation; not a plain word."""
+    t = tok.strip("\"'`,;()[]{}<>")
+    if len(t) < 3:
+        return False
+    has_digit = any(c.isdigit() for c in t)
+    has_alpha = any(c.isalpha() for c in t)
+    inner_upper = any(c.isupper() for c in t[1:]) and any(c.islower() for c in t)
+    return (has_digit and has_alpha) or inner_upper or (has_digit and len(t) >= 4) \
+        or any(c in "+/=_^$%&#!" for c in t) and has_alpha
+
+
+def _is_vs(c: str) -> bool:
+    o = ord(c)
+    return 0xFE00 <= o <= 0xFE0F or 0xE0100 <= o <= 0xE01EF
+
 
 def _fold_char(c: str) -> str:
     """The normalised form of one character ('' if dropped)."""
     cat = unicodedata.category(c)
-    if cat == "Cf" or (cat == "Cc" and c not in _KEEP_CONTROLS):
+    if cat == "Cf" or (cat == "Cc" and c not in _KEEP_CONTROLS) or _is_vs(c):
         return ""
     if cat == "Pd" or c in _EXTRA_DASHES:
         return "-"
@@ -64,14 +148,13 @@ def _fold_simple(c: str) -> str:
     return str(d) if d is not None else c
 
 
-def _markdown_noise(text: str) -> set[int]:
+def _markdown_noise(text: str, drop: set[int]) -> None:
     """Indexes of ``*`` characters that are emphasis markers (see module docstring)."""
-    drop: set[int] = set()
     i, n = 0, len(text)
     while i < n:
-        if text[i] != "*":
-            i += 1
-            continue
+        i = text.find("*", i)
+        if i < 0:
+            return
         j = i
         while j < n and text[j] == "*":
             j += 1
@@ -80,26 +163,151 @@ def _markdown_noise(text: str) -> set[int]:
         if j - i >= 2 or (before.isalnum() != after.isalnum()):
             drop.update(range(i, j))
         i = j
-    return drop
+
+
+def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
+    """Structural edits on the original text: indexes to drop, indexes replaced by a string,
+    indexes before which a space is inserted."""
+    drop: set[int] = set()
+    repl: dict[int, str] = {}
+    insert: set[int] = set()
+    if "*" in text:
+        _markdown_noise(text, drop)
+    if "_" in text:
+        for m in _UNDERSCORE_PAIR.finditer(text):
+            drop.update(range(m.start(1), m.end(1)))
+            drop.update(range(m.start(3), m.end(3)))
+    if "\n" in text or "\r" in text or "\t" in text:
+        for m in _BREAK_DIGITS.finditer(text):
+            s, e = m.span()
+            dash = text[s - 1:s] == "-" or text[e:e + 1] == "-"
+            if dash:
+                drop.update(range(s, e))
+            else:
+                repl[s] = " "
+                drop.update(range(s + 1, e))
+        if "@" in text:
+            for m in _BREAK_EMAIL.finditer(text):
+                if _EMAIL.fullmatch(m.group(1) + m.group(3).rstrip(".")):
+                    drop.update(range(m.start(2), m.end(2)))
+        for m in _BREAK_TOKEN.finditer(text):
+            a, b = m.start(2), m.end(2)
+            if a in drop or a in repl:
+                continue
+            if _randomish(m.group(1)) and _randomish(m.group(3)) and not _LINE_START.match(m.group(3)):
+                drop.update(range(a, b))      # a key or id wrapped mid-token
+            elif text[a] == "\t" or ("\n" in m.group(2)) and m.group(2).count("\n") == 1 \
+                    and "\r\n" not in m.group(2) and "\n\n" not in m.group(2):
+                repl[a] = " "                # a wrapped line or a TAB between words
+                drop.update(range(a + 1, b))
+    for m in _SPACED_DIGITS.finditer(text):
+        for k in range(m.start(), m.end()):
+            if text[k] == " ":
+                drop.add(k)
+    for m in _GLUED.finditer(text):
+        if not (_IBAN_LIKE.match(text, m.start())
+                or _IBAN_LIKE.match(text, max(m.start(), m.end() - 2))):
+            insert.add(m.end())
+    for m in _GLUED_LABEL.finditer(text):
+        insert.add(m.end())
+    if not text.isascii():
+        for m in _CJK_LATIN.finditer(text):
+            insert.add(m.start())
+    return drop, repl, insert
+
+
+def _unescape(text: str) -> tuple[str, list[int]] | None:
+    """JSON escapes read as what they stand for: backslashes before a quote dropped, a written
+    ``\\n``/``\\r``/``\\t`` as the control character, ``\\uXXXX`` as its character. None if
+    there is nothing to decode."""
+    if "\\" not in text:
+        return None
+    out: list[str] = []
+    offs: list[int] = []
+    pos = 0
+    found = False
+    for m in _JSON_ESCAPE.finditer(text):
+        s, e = m.span()
+        for k in range(pos, s):
+            out.append(text[k])
+            offs.append(k)
+        g = m.group(0)
+        found = True
+        if g.endswith("\\"):          # backslashes before a quote
+            pass
+        elif g[-1] in "nrt" and not g[-2:-1].isalnum():
+            out.append({"n": "\n", "r": "\r", "t": "\t"}[g[-1]])
+            offs.append(s)
+        elif g[-5:-4] == "u" or "u" in g:
+            try:
+                out.append(chr(int(g[-4:], 16)))
+                offs.append(s)
+            except ValueError:
+                out.extend(g)
+                offs.extend(range(s, e))
+        pos = e
+    if not found:
+        return None
+    for k in range(pos, len(text)):
+        out.append(text[k])
+        offs.append(k)
+    offs.append(len(text))
+    return "".join(out), offs
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
     """Return the normalised view of ``text`` and its offset map (``len(norm) + 1`` entries)."""
-    drop = _markdown_noise(text) if "*" in text else set()
-    if text.isascii() and not drop:
+    pre = _unescape(text)
+    if pre is None:
+        return _normalize(text)
+    t1, o1 = pre
+    norm, o2 = _normalize(t1)
+    return norm, [o1[i] for i in o2]
+
+
+def _normalize(text: str) -> tuple[str, list[int]]:
+    ascii_text = text.isascii()
+    if ascii_text and not _ASCII_TRIGGERS.search(text):
+        return text, list(range(len(text) + 1))
+    drop, repl, insert = _edits(text)
+    if ascii_text and not drop and not repl and not insert and not regex.search(
+            r"[\x00-\x08\x0e-\x1f\x7f]", text):
         return text, list(range(len(text) + 1))
     out: list[str] = []
     offsets: list[int] = []
+    base_ascii = False   # the last kept character is an ASCII base a mark may attach to
     for i, c in enumerate(text):
+        if i in insert:
+            out.append(" ")
+            offsets.append(i)
+            base_ascii = False
         if i in drop:
             continue
-        if c.isascii():
+        r = repl.get(i)
+        if r is not None:
+            out.append(r)
+            offsets.extend([i] * len(r))
+            base_ascii = False
+            continue
+        o = ord(c)
+        if o < 0x80:
+            if o < 0x20 and c not in _KEEP_CONTROLS or o == 0x7F:
+                continue
             out.append(c)
             offsets.append(i)
+            base_ascii = True
             continue
+        cat = unicodedata.category(c)
+        if cat in ("Mn", "Me") and not _is_vs(c) and base_ascii and out:
+            composed = unicodedata.normalize("NFC", out[-1] + c)
+            if len(composed) == 1:
+                out[-1] = composed
+            continue  # a mark on an ASCII base: composed or dropped, never kept loose
         folded = _fold_char(c)
-        out.append(folded)
-        offsets.extend([i] * len(folded))
+        if folded:
+            out.append(folded)
+            offsets.extend([i] * len(folded))
+            base_ascii = not unicodedata.name(c, "").startswith(_MARK_SCRIPTS)
     offsets.append(len(text))
     return "".join(out), offsets
 

@@ -155,6 +155,10 @@ def _mixed_key(v: str) -> bool:
             and any(c.isdigit() for c in v))
 
 
+def _is_b64_shape(v: str) -> bool:
+    return regex.fullmatch(r"[A-Za-z0-9+/]{8,}={0,2}", v) is not None
+
+
 def _has_digit_and_letter(v: str) -> bool:
     return any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
 
@@ -171,6 +175,121 @@ def _aba_valid(v: str) -> bool:
 
 def _min_digits(n: int) -> Callable[[str], bool]:
     return lambda v: sum(c.isdigit() for c in v) >= n
+
+
+def _digits_between(lo: int, hi: int) -> Callable[[str], bool]:
+    return lambda v: lo <= sum(c.isdigit() for c in v) <= hi
+
+
+def _address_ok(v: str) -> bool:
+    """Not a quantity ("3 new Features Way" stays possible; "12 GB Drive" is no address)."""
+    words = v.split()
+    return len(words) >= 2 and not regex.match(r"(?i)^\d+\s+(?:gb|mb|kb|tb|ms|px|x)\b", v)
+
+
+# Issuer ranges in use (ISO/IEC 7812 IINs of the card schemes, incl. the Mastercard 2-series
+# 2221-2720): (prefix low, prefix high, lengths).
+_IIN: tuple[tuple[int, int, tuple[int, ...]], ...] = (
+    (4, 4, (13, 16, 19)),                       # Visa
+    (51, 55, (16,)), (2221, 2720, (16,)),       # Mastercard
+    (34, 34, (15,)), (37, 37, (15,)),           # American Express
+    (6011, 6011, (16, 19)), (644, 649, (16, 19)), (65, 65, (16, 19)),  # Discover
+    (622126, 622925, (16, 19)),                 # Discover / UnionPay co-brand
+    (3528, 3589, (16, 19)),                     # JCB
+    (62, 62, (16, 17, 18, 19)), (81, 81, (16,)),  # UnionPay
+    (300, 305, (14, 16, 19)), (36, 36, (14, 16, 19)), (38, 39, (14, 16, 19)),  # Diners
+    (50, 50, (12, 13, 16, 19)), (56, 58, (12, 13, 16, 19)), (63, 63, (16, 19)),
+    (67, 67, (12, 13, 16, 19)),                 # Maestro
+    (2200, 2204, (16, 17, 18, 19)),             # Mir
+    (60, 60, (16,)), (65, 65, (16,)), (508, 508, (16,)), (353, 353, (16,)),  # RuPay
+    (9792, 9792, (16,)),                        # Troy
+    (1, 1, (15,)),                              # UATP
+)
+
+
+def card_valid(v: str) -> bool:
+    """A card number: Luhn checksum and an issuer range with its length."""
+    d = "".join(c for c in v if c.isdigit())
+    if not 12 <= len(d) <= 19 or not luhn_valid(d) or len(set(d)) < 2:
+        return False
+    for lo, hi, lengths in _IIN:
+        n = len(str(lo))
+        if lo <= int(d[:n]) <= hi and len(d) in lengths:
+            return True
+    return False
+
+
+_NINO_BAD_PREFIX = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+
+def nino_valid(v: str) -> bool:
+    """UK National Insurance number format (HMRC rules: letters D, F, I, Q, U, V never used;
+    O never second; some prefixes never issued)."""
+    s = "".join(c for c in v.upper() if c.isalnum())
+    if not regex.fullmatch(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]", s):
+        return False
+    return s[:2] not in _NINO_BAD_PREFIX
+
+
+def _stdnum_valid(module: str) -> Callable[[str], bool]:
+    import importlib
+
+    mod = importlib.import_module(f"stdnum.{module}")
+
+    def check(v: str) -> bool:
+        try:
+            return bool(mod.is_valid(v))
+        except Exception:  # noqa: BLE001 - stdnum raises on odd input
+            return False
+    return check
+
+
+_PROSE_WORDS = frozenset("""incorrect wrong expired required too not the set stored reset missing
+invalid correct weak strong same case being still now hashed encrypted empty changed locked
+different simple secure long short easy hard visible blank known unknown given shown needed
+mandatory optional saved written sent attached below above here there fine ok okay good bad
+your my our their his her its a an this that same also already never always working broken
+""".split())
+
+
+def _prose_password(v: str) -> bool:
+    """A password written in a sentence: anything but an ordinary word."""
+    v = v.strip("\"'“”‘’`.,;:!?)")
+    if len(v) < 4 or not _not_placeholder(v):
+        return False
+    low = v.lower()
+    if low in _PROSE_WORDS:
+        return False
+    if v.isalpha() and v.islower() and (low.endswith(("ed", "ing", "ly")) or len(v) < 6):
+        return False
+    return True
+
+
+def _basic_credentials(v: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return ":" in text and text.isprintable()
+
+
+def _cred_pair(v: str) -> bool:
+    """Decodes to ``user:password`` (a short user part, no spaces, some password)."""
+    import base64
+
+    try:
+        text = base64.b64decode(v + "=" * (-len(v) % 4)).decode("utf-8")
+    except Exception:  # noqa: BLE001
+        return False
+    user, _, pw = text.partition(":")
+    return 1 <= len(user) <= 64 and len(pw) >= 3 and " " not in text
 
 
 def luhn_valid(v: str) -> bool:
@@ -218,34 +337,77 @@ _B = r"(?<![A-Za-z0-9])"    # start boundary that also works after '_' or ':'
 _E = r"(?![A-Za-z0-9])"
 
 _MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|"
-           r"aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+           r"aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+           # de, fr, es, it, nl, pt month names (any word of letters after a birth cue is
+           # accepted below too; these make the English forms strict)
+           r"|januar|februar|märz|maerz|mai|juni|juli|oktober|dezember"
+           r"|janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre"
+           r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
+           r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre"
+           r"|januari|februari|maart|mei|augustus|oktober"
+           r"|janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro)\.?")
 _DATE = (r"(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}"
          r"|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
+         r"|(?:19|20)\d{2}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
          rf"|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}"
-         rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS},?\s+(?:19|20)\d{{2}})")
+         rf"|\d{{1,2}}(?:st|nd|rd|th|er|º|°)?\.?\s+(?:of\s+|de\s+)?{_MONTHS},?\s+(?:de\s+)?(?:19|20)\d{{2}})")
 _DOB_CTX = (r"(?:\bd\.?o\.?b\b\.?|date\s+of\s+birth|birth\s*date|birthday|\bborn(?:\s+on)?"
-            r"|\bgeboren(?:\s+am)?|\bn[ée]e?\s+le)")
+            r"|\bgeboren(?:\s+(?:am|op))?|\bgeb\.|geburtsdatum|geburtstag|\bn[ée]e?\s+le|date\s+de\s+naissance"
+            r"|\bnat[oa]\s+(?:il|a\s+\p{L}+\s+il)|data\s+di\s+nascita|\bnacid[oa]\s+(?:el|en\s+\p{L}+\s+el)"
+            r"|fecha\s+de\s+nacimiento|f\.\s?nac\.|geboortedatum|\bnascid[oa]\s+(?:em|a)"
+            r"|data\s+de\s+nascimento|生年月日|出生日期|出生于|生于|誕生日|जन्म\s*तिथि|तारीख\s+जन्म|جنم"
+            r"|تاريخ\s+الميلاد|تاريخ\s+الولادة|مواليد)")
 
-_SUFFIX = (r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl"
-           r"|Way|Terrace|Ter|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Trl|Alley"
-           r"|Loop|Plaza|Row)")
+def _usps_suffixes() -> str:
+    """Street suffixes of USPS Publication 28, Appendix C1 (names and abbreviations), as the
+    ``usaddress`` package ships them (``usaddress.STREET_NAMES``)."""
+    import usaddress
+
+    words = sorted({w for w in usaddress.STREET_NAMES if w.isalpha() and len(w) >= 2},
+                   key=len, reverse=True)
+    return "(?i:" + "|".join(words) + ")"
+
+
+_SUFFIX = _usps_suffixes()
+_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Bldg|Building|Rm|Room|#)"
+_NAME_WORD = r"(?:[A-Z][A-Za-z'\-]+|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))"
 _US_ADDRESS = (
-    r"\b\d{1,6}[A-Z]?\s+(?:[NSEW]\.?\s+|(?:North|South|East|West)\s+)?"
-    r"(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\.?\s+){1,4}" + _SUFFIX + r"\b\.?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|#)\.?\s*#?[A-Za-z0-9\-]{1,6})?"
-    r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+){0,2})?"
+    r"(?<![\w\-.])\d{1,6}[A-Z]?(?:-\d{1,4})?\s+(?:(?i:[NSEW]|NE|NW|SE|SW)\.?\s+|(?i:North|South|East|West)\s+)?"
+    r"(?:" + _NAME_WORD + r"\.?\s+){1,4}" + _SUFFIX + r"(?![A-Za-z])\.?"
+    r"(?:\s+(?i:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
+    r"(?:,?\s+" + _UNIT + r"\.?\s*#?[A-Za-z0-9\-]{1,6})?"
+    r"(?:,\s*[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2})?"
     r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
+    r"(?:,?\s+[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}(?![A-Za-z0-9]))?"   # a UK postcode
 )
-_DE_ADDRESS = (r"\b[A-ZÄÖÜ][a-zäöüß\-]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)"
-               r"\s+\d{1,4}\s?[a-z]?\b(?:,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?")
-_FR_ADDRESS = (r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|chemin|impasse|quai)"
-               r"\s+(?:(?:de|du|des|la|le|d')\s*)*[A-ZÉÈ][\w'\-]+(?:\s+[A-ZÉÈ][\w'\-]+){0,3}"
-               r"(?:,\s*\d{5}\s+[A-ZÉÈ][\w\-]+)?")
+_DE_ADDRESS = (r"(?<![\w\-])(?:[A-ZÄÖÜ][a-zäöüß]+-)*[A-ZÄÖÜ][a-zäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad)"
+               r"\s+\d{1,4}\s?[a-z]?(?![\w])(?:,\s*(?:D-)?\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+(?:\s[a-zäöü]+\s[A-ZÄÖÜ][a-zäöüß]+)?)?"
+               r"|(?<![\w\-])(?:Am|An\sder|Im|In\sder|Auf\sdem|Zum|Zur)\s[A-ZÄÖÜ][a-zäöüß]+\s\d{1,4}[a-z]?,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+")
+_FR_ADDRESS = (r"(?<![\w])\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|chemin|impasse|quai|place|allée|route|cours|passage|square)"
+               r"\s+(?:(?:de|du|des|la|le|l'|d')\s*)*[A-ZÉÈÀÂ][\w'\-]+(?:\s+(?:de\s|du\s|des\s|la\s|le\s|l'|d')?[A-ZÉÈÀÂ][\w'\-]+){0,3}"
+               r"(?:,?\s*\d{5}\s+[A-ZÉÈ][\w\-]+(?:[ \-][A-ZÉÈ][\w\-]+)*)?")
+_ES_PT_IT_ADDRESS = (
+    r"(?<![\w])(?:(?i:calle|c/|avenida|avda\.|av\.|paseo|plaza|camino|carretera|ronda|travesía|"
+    r"rambla|glorieta|pasaje|callejón|cuesta|urbanización|alameda|via|viale|piazza|piazzale|corso|vicolo|"
+    r"largo|contrada|strada|borgo|rua|travessa|praça|rodovia|estrada|avenue|ladeira|vila|setor|quadra))"
+    r"\s+(?:(?:de|del|de\sla|de\slos|de\slas|della|delle|dei|degli|di|da|das|do|dos|d')\s*)*"
+    r"[A-ZÁÉÍÓÚÑÀÈÌÒÙÂÊÔÃÕÇ][\w'\-]+(?:\s+(?:(?:de|del|la|las|los|della|di|da|das|do|dos|e|y)\s+)?[A-ZÁÉÍÓÚÑÀÈÌÒÙÂÊÔÃÕÇ][\w'\-]+){0,4}"
+    r",?\s+(?:n[º°o]\.?\s*)?\d{1,5}[A-Za-z]?(?:\s?[/\-]\s?\d{1,3}[A-Za-z]?|,?\s(?:\d{1,2}[º°ª]\s?[A-Za-z]?|Apto\.?\s?\d+|Bloco\s\w+|Piso\s\d+|Puerta\s\d+|int\.\s?\d+|Casa\s\d+|Sala\s\d+))*"
+    r"(?:(?:,\s*|\s+)(?:\d{5}(?:-\d{3})?|CEP:?\s*\d{5}-?\d{3})\s*[,\-]?\s*[A-ZÁÉÍÓÚÑÀÈÌÒÙ][\w\-]+(?:\s+(?:de\s|del\s)?[A-ZÁÉÍÓÚÑ][\w\-]+)*)?"
+    r"(?:\s*[\-,]\s*[A-Z]{2}(?![A-Za-z]))?")
+_NL_ADDRESS = (r"(?<![\w\-])[A-Z][a-z]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|steeg|hof|park|pad|dreef|markt)"
+               r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)*)?")
+_JA_ADDRESS = (r"(?:〒?\d{3}-\d{4}\s*)?(?:東京都|北海道|(?:京都|大阪)府|\p{Han}{2,3}県)\p{Han}{1,8}?[市区町村郡]"
+               r"[\p{Han}\p{Hiragana}\p{Katakana}ー]{0,12}?\d{1,4}(?:丁目|[-−の])\d{1,4}(?:番地?|[-−の])?(?:\d{1,4}号?)?"
+               r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\d{1,4}号?室?)?")
+_ZH_ADDRESS = (r"\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,8}?(?:市|区|县|州|盟)(?:\p{Han}{1,8}?(?:区|县|镇|乡|街道))?"
+               r"\p{Han}{1,12}?(?:路|街|道|巷|胡同|大道)(?:\p{Han}{1,4}段)?\d{1,5}号(?:\p{Han}{0,10}\d{1,5}(?:号楼|栋|单元|室|层))*"
+               r"|\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,16}?(?:路|街|道|巷)\d{1,5}号")
 
-_URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@"
+_URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@"
 _KV_PASSWORD = (r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|db_pass(?:word)?|pass)"
                 r"[\"']?\s*[=:]\s*(?:\"([^\"\r\n]{1,128})\"|'([^'\r\n]{1,128})'"
-                r"|([^\s\"';&,<>()]{1,128}))")
+                r"|([^\s\"';&,<>(){}\[\]]{1,128}))")
 
 
 def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
@@ -279,6 +441,11 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("AWS secret (weak)", r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
                  0.1),
         ], _mixed_key),
+        ("AWS_SECRET_KEY", [
+            # written alone: 40 base64 characters with a '/' or '+' and upper, lower and digits
+            Rule("AWS secret (shape)",
+                 r"(?<![A-Za-z0-9/+=_\-.])(?=[A-Za-z0-9]*[/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=_\-])", 0.7),
+        ], _mixed_key),
         ("GITHUB_TOKEN", ds("GitHub", GitHubTokenDetector, 0.95)
          + [Rule("GitHub fine-grained PAT", _B + r"github_pat_[A-Za-z0-9_]{60,}", 0.95)], None),
         ("GITLAB_TOKEN", ds("GitLab", GitLabTokenDetector, 0.95), None),
@@ -302,6 +469,30 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("PuTTY key", r"PuTTY-User-Key-File-\d+:.*?Private-MAC:\s*[0-9a-f]+", 0.95),
         ], None),
         ("PASSWORD", [
+            Rule("password in a sentence",
+                 r"(?i)(?:\b(?:my|the|your|our|his|her|new|temporary|temp|current|old|admin|root|wifi|wi-fi|mijn|mein|meine|mon|mi|il\s+mio|la\s+mia|minha|meu|de|het|el|la|le|das)\s+)"
+                 r"(?:password|passwort|kennwort|pass\s?word|passcode|pwd|pin|contraseña|clave|mot\s+de\s+passe|senha|wachtwoord|パスワード|密码)"
+                 r"(?:\s+(?:for|to|on|für|pour|para|per|voor|de|del|da)\s+\S+)?"
+                 r"\s+(?:is\s+now|is|was|ist|lautet|es|est|è|é|era|war|blijft|=|:)\s*[:\-]?\s*"
+                 r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85),
+            Rule("password set to",
+                 r"(?i)\b(?:set|changed|reset|updated)\s+(?:the\s+|my\s+|your\s+|his\s+|her\s+)?(?:\w+\s+)?"
+                 r"(?:password|passwort|pwd|passcode)\s+(?:to|into|as)\s*[:\-]?\s*[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?"
+                 r"(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85),
+            Rule("password label in prose",
+                 r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：]\s*"
+                 r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85)], _prose_password),
+        ("PASSWORD", [Rule("HTTP Basic credentials",
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9)],
+         _basic_credentials),
+        ("PASSWORD", [Rule("base64 user:password",
+                           r"(?<![A-Za-z0-9+/=_\-.])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[0-9])"
+                           r"[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=_\-])", 0.7)],
+         lambda v: _basic_credentials(v) and _cred_pair(v)),
+        ("PASSWORD", [Rule("curl user:password",
+                           r"(?:\s-u|--user)\s+['\"]?[^\s:'\"]{1,64}:([^\s'\"@]{1,128})", 0.85)],
+         _not_placeholder),
+        ("PASSWORD", [
             Rule("detect-secrets basic auth", _ds(BasicAuthDetector)[0], 0.9),
             Rule("URL password", _URL_PASSWORD, 0.9),
             Rule("password key/value", _KV_PASSWORD, 0.85),
@@ -315,9 +506,13 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("Hugging Face token", _B + r"hf_[A-Za-z0-9]{34,}" + _E, 0.9)], None),
         ("GENERIC_SECRET", [
             Rule("secret key/value",
-                 r"(?i)(?<![A-Za-z0-9])(?:api[_\-]?key|secret[_\-]?key|client[_\-]?secret"
-                 r"|access[_\-]?token|auth[_\-]?token)[\"']?\s*[=:]\s*[\"']?"
-                 r"([A-Za-z0-9_\-+/=.]{16,200})", 0.8)],
+                 r"(?i)(?<![A-Za-z0-9])(?:[a-z0-9]+[_\-.])*(?:api[_\-]?key|secret(?:[_\-]?key)?|client[_\-]?secret"
+                 r"|access[_\-]?token|auth[_\-]?token|api[_\-]?token|token|private[_\-]?key|access[_\-]?key"
+                 r"|signing[_\-]?key|webhook[_\-]?secret)[\"']?\s*[=:]\s*[\"']?"
+                 r"([A-Za-z0-9_\-+/=.:]{12,300})", 0.8),
+            Rule("secret header",
+                 r"(?i)\b(?:x-api-key|x-auth-token|api-key|x-access-token|private-token|x-token|authorization:\s*token)\s*:?\s*([^\s\"'<>\\]{8,300})",
+                 0.85)],
          lambda v: _not_placeholder(v) and _has_digit_and_letter(v)),
     ]
 
@@ -330,11 +525,15 @@ SECRET_ENTITIES: tuple[str, ...] = (
 
 
 def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
-    num_ctx = r"\s*(?:number|num|no\.?|nr\.?|#|id)?\s*(?:is|:|=|#|-)?\s*"
+    num_ctx = r"[\s.]*(?:number|num|no|nr|n[º°o]|#|id)?[\s.]*(?:is|:|=|#|-)?[\s#:]*"
     return [
         ("STREET_ADDRESS", [Rule("US street address", _US_ADDRESS, 0.9),
                             Rule("DE street address", _DE_ADDRESS, 0.7),
-                            Rule("FR street address", _FR_ADDRESS, 0.7)], None),
+                            Rule("FR street address", _FR_ADDRESS, 0.7),
+                            Rule("ES/IT/PT street address", _ES_PT_IT_ADDRESS, 0.7),
+                            Rule("NL street address", _NL_ADDRESS, 0.7),
+                            Rule("JA address", _JA_ADDRESS, 0.8),
+                            Rule("ZH address", _ZH_ADDRESS, 0.8)], _address_ok),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
                                 rf"(?i){_DOB_CTX}\s*(?:[:=\-]|is|was)?\s*(?:on\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
@@ -344,31 +543,118 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
             + r"(?![0-9])", 0.85)], _aba_valid),
         ("MEDICAL_RECORD_NUMBER", [Rule(
             "MRN with context",
-            r"(?i)(?:(?<![A-Za-z])mrn|medical\s+record|patient\s+(?:id|number)|chart\s+(?:number|no))"
-            + num_ctx + r"([A-Z]{0,3}-?\d{5,10})(?![0-9])", 0.85)], _min_digits(5)),
+            r"(?i)(?:(?<![A-Za-z])mrn|\bmed\.?\s*rec(?:ord)?\.?|medical\s+record|patient\s+(?:id|number|no)|chart\s+(?:number|no|#))"
+            + num_ctx + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85)], _min_digits(5)),
         ("US_BANK_NUMBER", [Rule(
             "bank account with context",
-            r"(?i)(?:bank\s+account|checking\s+account|savings\s+account|account\s+(?:number|no\.?|#)"
-            r"|\bacct\.?)" + num_ctx + r"(\d{8,17})(?![0-9])", 0.8)], None),
+            r"(?i)(?:bank\s+account|checking\s+account|savings\s+account|account\s+(?:number|no\.?|#|nr)"
+            r"|\bacct\.?|\ba/c|\bkonto(?:nummer)?|n[uú]mero\s+de\s+cuenta|\bcuenta|num[ée]ro\s+de\s+compte"
+            r"|numero\s+di\s+conto|rekeningnummer|n[uú]mero\s+da\s+conta|conta\s+corrente)" + num_ctx
+            + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8)], _digits_between(6, 17)),
         ("US_DRIVER_LICENSE", [Rule(
             "driver licence with context",
-            r"(?i)(?:driver'?s?\s+licen[sc]e|driving\s+licen[sc]e|\bDL)" + num_ctx
+            r"(?i)(?:driver'?s?\s+licen[sc]e|driving\s+licen[sc]e|\bDL|\bD\.L\.|\blic(?:ense|ence)?\s*(?:#|no\.?|number)"
+            r"|f[üu]hrerschein(?:nummer)?|permis\s+de\s+conduire|permiso\s+de\s+conducir|patente|carteira\s+de\s+motorista)" + num_ctx
             + r"([A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?)(?![A-Za-z0-9])", 0.8)], _min_digits(5)),
+        ("CREDIT_CARD", [Rule(
+            "card number (Luhn, issuer ranges)",
+            r"(?<![\d\-.])(?:\d[ \-]?){11,18}\d(?![\d])", 0.9)], card_valid),
+        ("PHONE_NUMBER", [Rule(
+            # NANP layout, whatever phonenumbers says of the area code: a leak is worse than
+            # a mask
+            "NANP formatted number",
+            r"(?<![\w+.\-/:])(?:\+?1[ .\-]?)?(?:\(\d{3}\)\s?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-/]|\.\d)", 0.55),
+            Rule("phone with its label",
+                 r"(?i)(?:\bphone|\btel(?:e(?:phone|fon|fono))?|\bmobile|\bcell|\bfax|\bhandy|\bm[óo]vil|\bcellulare|\bportable|\bcelular|電話|电话|手机)"
+                 r"(?:\s*(?:number|no\.?|nr\.?|#|num))?\s*[:=.]?\s*"
+                 r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])", 0.7)], _digits_between(7, 15)),
         ("US_PASSPORT", [Rule(
             "passport with context",
-            r"(?i)passport" + num_ctx + r"([A-Z]?\d{8,9})(?![A-Za-z0-9])", 0.8)], None),
+            r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporte|passaporto|paspoort)" + num_ctx
+            + r"([A-Z]{0,2}\d{6,9}[A-Z]?)(?![A-Za-z0-9])", 0.8)], None),
     ]
 
 
 PII_ENTITIES: tuple[str, ...] = (
     "STREET_ADDRESS", "DATE_OF_BIRTH", "ABA_ROUTING_NUMBER", "MEDICAL_RECORD_NUMBER",
-    "US_BANK_NUMBER", "US_DRIVER_LICENSE", "US_PASSPORT",
+    "US_BANK_NUMBER", "US_DRIVER_LICENSE", "US_PASSPORT", "CREDIT_CARD", "PHONE_NUMBER",
 )
-OUR_ENTITIES: tuple[str, ...] = SECRET_ENTITIES + PII_ENTITIES
+NATIONAL_ID_ENTITIES: tuple[str, ...] = (
+    "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
+)
+NATIONAL_ID_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
+    "en": ("US_SSN", "UK_NINO", "UK_NHS"), "de": ("DE_TAX_ID",), "es": ("ES_NIF", "ES_NIE"),
+    "fr": ("FR_NIR",), "it": ("IT_FISCAL_CODE",), "nl": ("NL_BSN",), "pt": ("BR_CPF",),
+    "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",), "hi": ("IN_AADHAAR",),
+}
+
+
+def my_number_valid(v: str) -> bool:
+    """Japanese My Number (個人番号): 12 digits, check digit per the Cabinet Office ordinance."""
+    d = [int(c) for c in v if c.isdigit()]
+    if len(d) != 12:
+        return False
+    body = d[:11]
+    total = sum(x * (n + 1 if n <= 6 else n - 5) for n, x in
+                enumerate(reversed(body), start=1))
+    r = total % 11
+    return d[11] == (0 if r <= 1 else 11 - r)
+
+
+def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
+    """National identifiers, each confirmed by its python-stdnum checksum. Numbers that are
+    only digits with a weak check (BSN, the German tax id) need their label in the regex."""
+    return [
+        ("DE_TAX_ID", [Rule(
+            "DE tax id with label",
+            r"(?i)(?:steuer-?id(?:entifikationsnummer)?|steuerliche\s+identifikationsnummer|\bidnr|tax\s+id|identifikationsnummer)"
+            r"[\s.:#-]*(?:nr\.?|no\.?)?[\s.:#-]*(\d{2}\s?\d{3}\s?\d{3}\s?\d{3})(?!\d)", 0.85)],
+         _stdnum_valid("de.idnr")),
+        ("ES_NIF", [Rule("ES DNI", r"(?<![\w])\d{8}[ \-]?[A-HJ-NP-TV-Z](?![\w])", 0.75)],
+         _stdnum_valid("es.dni")),
+        ("ES_NIE", [Rule("ES NIE", r"(?<![\w])[XYZ][ \-]?\d{7}[ \-]?[A-HJ-NP-TV-Z](?![\w])", 0.8)],
+         _stdnum_valid("es.nie")),
+        ("FR_NIR", [Rule(
+            "FR NIR", r"(?<![\w])[12]\s?\d{2}\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d{2}|2[AB])\s?\d{3}\s?\d{3}"
+            r"(?:\s?\d{2})(?![\w])", 0.8)], _stdnum_valid("fr.nir")),
+        ("IT_FISCAL_CODE", [Rule(
+            "IT codice fiscale",
+            r"(?i)(?<![\w])[A-Z]{6}[\dLMNPQRSTUV]{2}[A-EHLMPR-T][\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{3}[A-Z](?![\w])",
+            0.9)], _stdnum_valid("it.codicefiscale")),
+        ("NL_BSN", [Rule(
+            "NL BSN with label",
+            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)[\s.:#-]*(?:nr\.?|nummer)?[\s.:#-]*(\d{4}\.?\d{2}\.?\d{3}|\d{9})(?!\d)",
+            0.85)], _stdnum_valid("nl.bsn")),
+        ("UK_NINO", [Rule(
+            "UK National Insurance number",
+            r"(?i)(?<![\w])[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D](?![\w])", 0.75)],
+         nino_valid),
+        ("UK_NHS", [Rule(
+            "UK NHS number with label",
+            r"(?i)\bnhs(?:\s*(?:number|no\.?|num|#))?[\s.:#-]*(\d{3}[ \-]?\d{3}[ \-]?\d{4})(?!\d)", 0.85)],
+         _stdnum_valid("gb.nhs")),
+        ("JP_MY_NUMBER", [Rule(
+            "JP My Number with label",
+            r"(?i)(?:マイナンバー|個人番号|my\s*number)[\s:：は]*(\d{4}[ \-]?\d{4}[ \-]?\d{4})(?!\d)", 0.85)],
+         my_number_valid),
+        ("IN_AADHAAR", [Rule(
+            "IN Aadhaar", r"(?<![\w])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w])", 0.6)],
+         _stdnum_valid("in_.aadhaar")),
+        ("BR_CPF", [Rule("BR CPF", r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w])", 0.85),
+                    Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*(\d{11})(?!\d)", 0.85)],
+         _stdnum_valid("br.cpf")),
+        ("CN_RESIDENT_ID", [Rule(
+            "CN resident id", r"(?<![\w])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\w])",
+            0.85)], _stdnum_valid("cn.ric")),
+    ]
+OUR_ENTITIES: tuple[str, ...] = SECRET_ENTITIES + PII_ENTITIES + NATIONAL_ID_ENTITIES
 
 # Presidio recognizers replaced by ours above (theirs flag any 8-17 digit number or "S3"/"EC2"
 # once a context word such as "lic" appears as a substring of "public").
-REPLACED_PRESIDIO = ("UsBankRecognizer", "UsLicenseRecognizer", "UsPassportRecognizer")
+REPLACED_PRESIDIO = ("UsBankRecognizer", "UsLicenseRecognizer", "UsPassportRecognizer",
+                     "CreditCardRecognizer")
 
 _AWS_CONTEXT = ["aws", "secret", "secret_access_key", "aws_secret_access_key"]
 
@@ -376,7 +662,8 @@ _AWS_CONTEXT = ["aws", "secret", "secret_access_key", "aws_secret_access_key"]
 def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
     """Our recognizers for ``language`` (patterns are language-neutral)."""
     out: list[EntityRecognizer] = []
-    for n, (entity, rules, validate) in enumerate(_secret_rules() + _pii_rules()):
+    for n, (entity, rules, validate) in enumerate(_secret_rules() + _pii_rules()
+                                                  + _national_id_rules()):
         ctx = _AWS_CONTEXT if entity == "AWS_SECRET_KEY" else None
         name = f"{entity.title().replace('_', '')}Recognizer{n}"
         out.append(RegexRecognizer(entity, rules, name=name, language=language, context=ctx,

@@ -130,6 +130,18 @@ class Vault:
             self._remember(etype, value)
         return f"<{key}>"
 
+    def mask_bare(self, entity_type: str, value: str) -> str:
+        """The placeholder without brackets (``PERSON_1``) for a field that allows only
+        ``[A-Za-z0-9_-]`` (a message ``name``). Restored like a synthetic value: exactly, on
+        word boundaries, unless the caller's own text already holds that word."""
+        key = self.mask(entity_type, value)[1:-1]
+        if key not in self._value_of_fake and re.search(
+                rf"(?<!\w){re.escape(key)}(?!\w)", self._existing) is None:
+            self._value_of_fake[key] = value
+            self._fake_initials.add(key[0])
+            self._version += 1
+        return key
+
     def redact(self, entity_type: str) -> str:
         """The irreversible ``<TYPE>``."""
         etype = self._type(entity_type)

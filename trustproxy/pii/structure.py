@@ -1,0 +1,381 @@
+"""Structure in a text: JSON documents (also JSON escaped inside a JSON string), CSV tables and
+``key=value`` / ``Label: value`` lines, found with the positions of their values.
+
+Two uses:
+
+- :func:`fields` gives every *labelled value* ``(key, start, end)``: the key (a JSON member
+  name, a CSV header cell, the left side of ``=``/``:``) is the strongest context a value has,
+  so the detector types values by their key (:mod:`trustproxy.pii.keyed`).
+- :func:`json_literals` gives the raw extent of every JSON string content and number literal, so
+  masking can keep a JSON document valid: a replacement never crosses a literal, never splits an
+  escape sequence, and a masked number becomes a quoted string.
+
+A JSON string's decoded content maps back to raw offsets character by character (an escape such
+as ``\\u00e9`` maps to all of its raw characters), so a value found in decoded, nested JSON is
+reported at its raw place. Everything here is bounded by the input (no recursion deeper than
+:data:`MAX_DEPTH`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import regex
+
+__all__ = ["Field", "JsonLiteral", "fields", "json_literals", "MAX_DEPTH"]
+
+MAX_DEPTH = 32
+_WS = " \t\r\n"
+_NUMBER = regex.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+\-]?\d+)?")
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
+            "t": "\t"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A value at ``[start, end)`` of the text, labelled by ``key`` (as written)."""
+
+    key: str
+    start: int
+    end: int
+    kind: str  # "string" | "number" | "bare"
+
+
+@dataclass(frozen=True)
+class JsonLiteral:
+    """The raw extent of one JSON literal's content. For a string: inside the quotes. ``quote``
+    is how a double quote is written at this place (``"`` at top level, ``\\"`` one level of
+    escaped JSON down ...)."""
+
+    start: int
+    end: int
+    kind: str  # "string" | "number"
+    quote: str
+
+
+class _Fail(Exception):
+    pass
+
+
+class _Parser:
+    """A small position-keeping JSON parser over ``s`` (already decoded text of one level);
+    ``pos_map[i]`` is the raw start of ``s[i]``, ``pos_end[i]`` the raw end."""
+
+    def __init__(self, s: str, pos_map: list[int], pos_end: list[int], depth: int,
+                 quote: str) -> None:
+        self.s, self.map, self.end, self.depth, self.quote = s, pos_map, pos_end, depth, quote
+        self.fields: list[Field] = []
+        self.literals: list[JsonLiteral] = []
+
+    def raw(self, a: int, b: int) -> tuple[int, int]:
+        if b <= a:
+            at = self.map[a] if a < len(self.map) else (self.end[-1] if self.end else 0)
+            return at, at
+        return self.map[a], self.end[b - 1]
+
+    def ws(self, i: int) -> int:
+        s = self.s
+        while i < len(s) and s[i] in _WS:
+            i += 1
+        return i
+
+    def value(self, i: int, key: str | None, nest: int) -> int:
+        if nest > MAX_DEPTH:
+            raise _Fail
+        s = self.s
+        i = self.ws(i)
+        if i >= len(s):
+            raise _Fail
+        c = s[i]
+        if c == "{":
+            i = self.ws(i + 1)
+            if i < len(s) and s[i] == "}":
+                return i + 1
+            while True:
+                i = self.ws(i)
+                if i >= len(s) or s[i] != '"':
+                    raise _Fail
+                k, kb, ke, i = self.string(i)
+                self._string_literal(kb, ke, k, key=None)
+                i = self.ws(i)
+                if i >= len(s) or s[i] != ":":
+                    raise _Fail
+                i = self.value(i + 1, k, nest + 1)
+                i = self.ws(i)
+                if i < len(s) and s[i] == ",":
+                    i += 1
+                    continue
+                if i < len(s) and s[i] == "}":
+                    return i + 1
+                raise _Fail
+        if c == "[":
+            i = self.ws(i + 1)
+            if i < len(s) and s[i] == "]":
+                return i + 1
+            while True:
+                i = self.value(i, key, nest + 1)
+                i = self.ws(i)
+                if i < len(s) and s[i] == ",":
+                    i += 1
+                    continue
+                if i < len(s) and s[i] == "]":
+                    return i + 1
+                raise _Fail
+        if c == '"':
+            v, vb, ve, i = self.string(i)
+            self._string_literal(vb, ve, v, key=key)
+            return i
+        m = _NUMBER.match(s, i)
+        if m:
+            a, b = self.raw(m.start(), m.end())
+            self.literals.append(JsonLiteral(a, b, "number", self.quote))
+            if key is not None:
+                self.fields.append(Field(key, a, b, "number"))
+            return m.end()
+        for word in ("true", "false", "null"):
+            if s.startswith(word, i):
+                return i + len(word)
+        raise _Fail
+
+    def string(self, i: int) -> tuple[str, int, int, int]:
+        """Parse the string at ``s[i] == '"'``: (decoded, content start, content end, next)."""
+        s = self.s
+        j = i + 1
+        while True:
+            k = s.find('"', j)
+            if k < 0:
+                raise _Fail
+            b = k - 1
+            n = 0
+            while b > i and s[b] == "\\":
+                n += 1
+                b -= 1
+            if n % 2 == 0:
+                break
+            j = k + 1
+        return s[i + 1:k], i + 1, k, k + 1
+
+    def _string_literal(self, a: int, b: int, raw_content: str, key: str | None) -> None:
+        ra, rb = self.raw(a, b)
+        self.literals.append(JsonLiteral(ra, rb, "string", self.quote))
+        dec, dmap, dend = _decode(raw_content, a)
+        if dec is None:
+            return
+        rmap = [self.map[x] for x in dmap]
+        rend = [self.end[x - 1] for x in dend]
+        if key is not None:
+            # the decoded string: fields keep raw positions of the decoded text's ends
+            self.fields.append(Field(key, ra, rb, "string"))
+        st = dec.lstrip()
+        if (st[:1] in "{[" and self.depth < 4 and len(dec) >= 2):
+            sub = _Parser(dec, rmap, rend, self.depth + 1, _escape_quote(self.quote))
+            try:
+                sub.value(0, None, 0)
+            except _Fail:
+                return
+            self.fields.extend(sub.fields)
+            self.literals.extend(sub.literals)
+
+
+def _escape_quote(q: str) -> str:
+    """How ``q`` (a written double quote) is written one JSON string level down."""
+    return q.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _decode(raw: str, base: int) -> tuple[str | None, list[int], list[int]]:
+    """Decode JSON string content; per decoded char its raw index range ``[map, end)``,
+    relative to the parser's string plus ``base``."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c != "\\":
+            out.append(c)
+            starts.append(base + i)
+            ends.append(base + i + 1)
+            i += 1
+            continue
+        if i + 1 >= n:
+            return None, [], []
+        e = raw[i + 1]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            starts.append(base + i)
+            ends.append(base + i + 2)
+            i += 2
+        elif e == "u" and i + 6 <= n:
+            try:
+                out.append(chr(int(raw[i + 2:i + 6], 16)))
+            except ValueError:
+                return None, [], []
+            starts.append(base + i)
+            ends.append(base + i + 6)
+            i += 6
+        else:
+            return None, [], []
+    return "".join(out), starts, ends
+
+
+def _json_regions(text: str) -> Iterator[_Parser]:
+    """Parsers of every JSON object/array in ``text`` (top-level ones, left to right)."""
+    i = 0
+    n = len(text)
+    ident = list(range(n))
+    ends = list(range(1, n + 1))
+    while i < n:
+        j = min((x for x in (text.find("{", i), text.find("[", i)) if x >= 0), default=-1)
+        if j < 0:
+            return
+        p = _Parser(text, ident, ends, 0, '"')
+        try:
+            k = p.value(j, None, 0)
+        except (_Fail, IndexError):
+            i = j + 1
+            continue
+        if k - j >= 2 and (p.fields or p.literals):
+            yield p
+        i = k
+
+
+def json_literals(text: str) -> list[JsonLiteral]:
+    """Raw extents of the JSON literals in ``text`` (sorted, disjoint)."""
+    if "{" not in text and "[" not in text:
+        return []
+    out: list[JsonLiteral] = []
+    for p in _json_regions(text):
+        out.extend(p.literals)
+    # nested levels are inside their parent string literal: keep the innermost
+    out.sort(key=lambda x: (x.start, -(x.end - x.start)))
+    return out
+
+
+# --- key=value, "Label: value", CSV ---------------------------------------------------------
+
+_KV = regex.compile(
+    r"""(?<![\w.\-])(?:export\s+)?([A-Za-z_\u00c0-\u024f][\w.\-]{0,48}|"[^"\n]{1,48}"|'[^'\n]{1,48}')"""
+    r"""[ \t]*(=|:)[ \t]*(?:"([^"\n]{0,256})"|'([^'\n]{0,256})'|([^\s"'&;,|()\[\]{}<>]{1,256}))""")
+_YAML_LINE = regex.compile(r"(?m)^[ \t\-]*([A-Za-z_][\w.\-]{0,48})[ \t]*:[ \t]+(?![\"'{\[|>&*])([^\n#]*?[^\s#])[ \t]*\r?$")
+_LABEL_LINE = regex.compile(
+    r"(?m)^[ \t\-*#>]*([^\W\d][\w .'/#\-]{0,40}?)[ \t]*(?:[:=]|：)[ \t]*([^\n]{1,256}?)[ \t]*$")
+_NEXT_LABEL = regex.compile(r"[,;|]\s*[^\W\d][\w .'/#\-]{0,30}?\s*[:=]")
+
+
+_ENV_LINE = regex.compile(
+    r"""(?m)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.\-]{0,63})[ \t]*=[ \t]*"""
+    r"""(?:"([^"\n]*)"|'([^'\n]*)'|([^\n]*?))[ \t]*\r?$""")
+
+
+def _kv_fields(text: str) -> Iterator[Field]:
+    env_spans: list[tuple[int, int]] = []
+    if "=" in text:
+        for m in _ENV_LINE.finditer(text):
+            for g in (2, 3, 4):
+                if m.start(g) >= 0 and m.end(g) > m.start(g):
+                    env_spans.append(m.span())
+                    yield Field(m.group(1), m.start(g), m.end(g), "bare")
+                    break
+    if ":" in text:
+        for m in _YAML_LINE.finditer(text):
+            if " " in m.group(2).strip():
+                env_spans.append(m.span())
+                yield Field(m.group(1), m.start(2), m.end(2), "line")
+    for m in _KV.finditer(text):
+        if any(a <= m.start() < b for a, b in env_spans):
+            continue
+        key = m.group(1).strip("\"'")
+        for g in (3, 4, 5):
+            if m.start(g) >= 0:
+                a, b = m.start(g), m.end(g)
+                while g == 5 and b > a and text[b - 1] in ".,;:":
+                    b -= 1
+                if b > a:
+                    yield Field(key, a, b, "bare")
+                break
+    if ":" in text or "\uff1a" in text:
+        for m in _LABEL_LINE.finditer(text):
+            key = m.group(1).strip()
+            a, b = m.start(2), m.end(2)
+            nxt = _NEXT_LABEL.search(text, a, b + 1)
+            if nxt:
+                b = nxt.start()
+            while b > a and text[b - 1] in " \t.,;":
+                b -= 1
+            if b > a and " " in key:  # one-word labels are covered by _KV above
+                yield Field(key, a, b, "bare")
+
+
+_DELIMS = (",", ";", "\t", "|")
+_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()]{0,40}\"?[ \t]*$")
+
+
+def _csv_fields(text: str) -> Iterator[Field]:
+    lines: list[tuple[int, str]] = []
+    pos = 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    i = 0
+    while i < len(lines) - 1:
+        start, head = lines[i]
+        delim = next((d for d in _DELIMS if head.count(d) >= 1), None)
+        if delim is None:
+            i += 1
+            continue
+        cells = _split_cells(head.rstrip("\r"), delim)
+        if len(cells) < 2 or not all(_HEADER_CELL.match(head[a:b]) for a, b in cells):
+            i += 1
+            continue
+        keys = [head[a:b].strip().strip('"') for a, b in cells]
+        j = i + 1
+        while j < len(lines):
+            rstart, row = lines[j]
+            rc = _split_cells(row.rstrip("\r"), delim)
+            if len(rc) != len(cells):
+                break
+            for key, (a, b) in zip(keys, rc):
+                v = row[a:b]
+                s = len(v) - len(v.lstrip(" \t\""))
+                e = len(v.rstrip(" \t\""))
+                if e > s:
+                    yield Field(key, rstart + a + s, rstart + a + e, "bare")
+            j += 1
+        i = j if j > i + 1 else i + 1
+
+
+def _split_cells(line: str, delim: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    i, n = 0, len(line)
+    start = 0
+    quoted = False
+    while i < n:
+        c = line[i]
+        if c == '"':
+            quoted = not quoted
+        elif c == delim and not quoted:
+            out.append((start, i))
+            start = i + 1
+        i += 1
+    out.append((start, n))
+    return out
+
+
+def fields(text: str) -> list[Field]:
+    """Every labelled value in ``text``: JSON members (nested and escaped JSON too), CSV cells
+    under their header, ``key=value`` and ``Label: value`` pairs."""
+    out: list[Field] = []
+    covered: list[tuple[int, int]] = []
+    if "{" in text or "[" in text:
+        for p in _json_regions(text):
+            out.extend(p.fields)
+            if p.literals:
+                covered.append((min(x.start for x in p.literals), max(x.end for x in p.literals)))
+    def outside(f: Field) -> bool:
+        return all(f.end <= a or f.start >= b for a, b in covered)
+    if "=" in text or ":" in text or "\uff1a" in text:
+        out.extend(f for f in _kv_fields(text) if outside(f))
+    if "\n" in text and any(d in text for d in _DELIMS):
+        out.extend(f for f in _csv_fields(text) if outside(f))
+    return out
