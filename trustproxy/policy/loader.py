@@ -266,7 +266,8 @@ def valid_entity_names(policy: Policy) -> frozenset[str]:
     custom recognizers' types."""
     from trustproxy.policy.registry import known_entity_names
 
-    languages = getattr(policy, "languages", None) or [policy.language]  # `languages`: if the schema has it
+    # the main language and every extra one (`languages`: language code -> its NER model)
+    languages = [policy.language, *(getattr(policy, "languages", None) or {})]
     names = frozenset().union(*(known_entity_names(str(lang)) for lang in languages))
     return names | {c.type for c in policy.custom_recognizers}
 

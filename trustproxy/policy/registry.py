@@ -61,4 +61,7 @@ def known_entity_names(language: str = "en") -> frozenset[str]:
             names.update(rec.supported_entities)
     for rec in build_recognizers(language):
         names.update(rec.supported_entities)
+    from trustproxy.pii.languages import UNCOVERED
+
+    names.add(UNCOVERED)  # reported by the detector itself: text in a language no model covers
     return frozenset(names)
