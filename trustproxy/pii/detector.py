@@ -724,6 +724,19 @@ def _resolve(spans: list[Span]) -> list[Span]:
     """Non-overlapping spans. Secrets first (``svc:PASS@host`` is a password, not an email),
     then our context-anchored types (``routing number 021000021`` is not a phone number), then
     higher score, then longer, then earlier."""
+    # overlapping findings of one type are one value: keep their union (a key's value read on
+    # the original text and the same value found whole on the normalised view)
+    merged: list[Span] = []
+    for sp in sorted(spans, key=lambda x: (x.entity_type, x.start)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entity_type == sp.entity_type and sp.start < last.end \
+                and KEYED in (last.recognizer, sp.recognizer):
+            best = last if (last.score, last.end - last.start) >= (sp.score, sp.end - sp.start) else sp
+            merged[-1] = Span(last.start, max(last.end, sp.end), sp.entity_type,
+                              max(last.score, sp.score), best.recognizer)
+        else:
+            merged.append(sp)
+    spans = merged
     chosen: list[Span] = []
 
     def tier(x: Span) -> int:
