@@ -185,5 +185,7 @@ def test_name_field_is_restorable(detector: Detector, policy: Policy) -> None:
     body = _body([{"role": "user", "name": "Ana Ruiz", "content": "hi"}])
     vault = Vault([json.dumps(body)])
     mask_request(body, policy, detector, vault)
-    assert body["messages"][0]["name"] == "PERSON_1"
-    assert vault.restore("Hello PERSON_1, and <PERSON_1>") == "Hello Ana Ruiz, and Ana Ruiz"
+    # a name field may hold only [A-Za-z0-9_-] on OpenAI: the placeholder is written [PERSON_1]
+    # (policy pii.participant_names: person) and restored like <PERSON_1>
+    assert body["messages"][0]["name"] == "[PERSON_1]"
+    assert vault.restore("Hello [PERSON_1], and <PERSON_1>") == "Hello Ana Ruiz, and Ana Ruiz"

@@ -88,3 +88,14 @@ def test_any_text(text: str) -> None:
     norm, offsets = normalize(text)
     assert len(offsets) == len(norm) + 1 and offsets[-1] == len(text)
     assert offsets[:-1] == sorted(offsets[:-1])
+
+
+def test_addresses_on_consecutive_lines_stay_apart() -> None:
+    """A list of addresses one per line is not one wrapped address (joining them made both
+    undetectable: a leak)."""
+    from trustproxy.pii.normalize import normalize
+
+    for text in ("canary.007@example.com\ncanary.008@example.com", "a: x.y@example.com\r\nb: z@example.org",
+                 "ana@example.com\nbob.smith@example.org"):
+        assert normalize(text)[0] == text
+    assert normalize("ana.ruiz@exa\r\nmple.com")[0] == "ana.ruiz@example.com"  # a wrapped one is joined

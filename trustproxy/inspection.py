@@ -63,29 +63,33 @@ def check_text_budget(text: str, policy: Policy) -> None:
                             f"{policy.limits.max_inspect_chars} (limits.max_inspect_chars).")
 
 
+def _kw_key(kw: dict[str, Any]) -> str:
+    """A stable key for one set of detect() arguments (they vary per text: e.g. its language)."""
+    return json.dumps(kw, sort_keys=True, default=repr)
+
+
 class _Collect:
-    """A detector stand-in that records what the masker asks about and finds nothing."""
+    """A detector stand-in that records what the masker asks about (each text with the
+    arguments it was asked with) and finds nothing."""
 
     def __init__(self) -> None:
-        self.texts: dict[str, None] = {}  # ordered set
-        self.kw: dict[str, Any] | None = None
+        self.asks: dict[tuple[str, str], dict[str, Any]] = {}  # ordered: (text, kw key) -> kw
 
     def detect(self, text: str, **kw: Any) -> list[Any]:
         checkpoint()
-        self.texts[text] = None
-        self.kw = kw
+        self.asks.setdefault((text, _kw_key(kw)), kw)
         return []
 
 
 class _Known:
     """A detector stand-in answering from spans detected beforehand."""
 
-    def __init__(self, spans: dict[str, list[Any]]) -> None:
+    def __init__(self, spans: dict[tuple[str, str], list[Any]]) -> None:
         self._spans = spans
 
     def detect(self, text: str, **kw: Any) -> list[Any]:
         checkpoint()
-        return self._spans[text]
+        return self._spans[(text, _kw_key(kw))]
 
 
 def _copy(body: dict[str, Any]) -> dict[str, Any]:
@@ -124,13 +128,17 @@ def mask_job(body: dict[str, Any], policy: Policy, detector: Any, gate: FairGate
     collect = _Collect()
     Masker(policy, collect, Vault((), hash_key=hash_key), namespace).mask_slots(
         request_slots(probe, policy, IdentityMap()))
-    spans: dict[str, list[Any]] = {}
-    if collect.kw is not None:
-        for batch in _chunks(list(collect.texts), chunk_chars):
+    spans: dict[tuple[str, str], list[Any]] = {}
+    by_kw: dict[str, list[str]] = {}
+    for text, key in collect.asks:
+        by_kw.setdefault(key, []).append(text)
+    for key, texts in by_kw.items():
+        kw = collect.asks[(texts[0], key)]
+        for batch in _chunks(texts, chunk_chars):
             checkpoint()
             with gate.turn():
-                found = detector.detect_many(batch, **collect.kw)
-            spans.update(zip(batch, found))
+                found = detector.detect_many(batch, **kw)
+            spans.update(((t, key), f) for t, f in zip(batch, found))
     checkpoint()
     work = _copy(body)
     idmap = IdentityMap()

@@ -188,12 +188,15 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 drop.update(range(s + 1, e))
         if "@" in text:
             for m in _BREAK_EMAIL.finditer(text):
-                if _EMAIL.fullmatch(m.group(1) + m.group(3).rstrip(".")):
+                if _EMAIL.fullmatch(m.group(1) + m.group(3).rstrip(".")) \
+                        and not _EMAIL.fullmatch(m.group(1)):  # a whole address before the break stays
                     drop.update(range(m.start(2), m.end(2)))
         for m in _BREAK_TOKEN.finditer(text):
             a, b = m.start(2), m.end(2)
             if a in drop or a in repl:
                 continue
+            if "@" in m.group(1) or "@" in m.group(3):
+                continue  # addresses: joined above only when the halves make one address
             if _randomish(m.group(1)) and _randomish(m.group(3)) and not _LINE_START.match(m.group(3)):
                 drop.update(range(a, b))      # a key or id wrapped mid-token
             elif text[a] == "\t" or ("\n" in m.group(2)) and m.group(2).count("\n") == 1 \

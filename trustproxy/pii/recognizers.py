@@ -676,10 +676,13 @@ _AWS_CONTEXT = ["aws", "secret", "secret_access_key", "aws_secret_access_key"]
 def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
     """Our recognizers for ``language`` (patterns are language-neutral)."""
     out: list[EntityRecognizer] = []
-    for n, (entity, rules, validate) in enumerate(_secret_rules() + _pii_rules()
-                                                  + _national_id_rules()):
+    seen: dict[str, int] = {}
+    for entity, rules, validate in _secret_rules() + _pii_rules() + _national_id_rules():
         ctx = _AWS_CONTEXT if entity == "AWS_SECRET_KEY" else None
-        name = f"{entity.title().replace('_', '')}Recognizer{n}"
+        # a readable name (shown in dry runs and the playground): CreditCardRecognizer, then
+        # CreditCardRecognizer2 ... when one type has several rule sets
+        seen[entity] = seen.get(entity, 0) + 1
+        name = f"{entity.title().replace('_', '')}Recognizer" + (str(seen[entity]) if seen[entity] > 1 else "")
         out.append(RegexRecognizer(entity, rules, name=name, language=language, context=ctx,
                                    validate=validate))
     return out

@@ -66,8 +66,8 @@ class CompiledPolicy(LoadedPolicy):
 
     @property
     def languages(self) -> list[str]:
-        langs = getattr(self.policy, "languages", None)  # additive field (detection engineer)
-        return list(langs) if langs else [self.policy.language]
+        extra = getattr(self.policy, "languages", None) or {}  # language code -> its NER model
+        return [self.policy.language, *(lang for lang in extra if lang != self.policy.language)]
 
     @property
     def scorer_name(self) -> str:
@@ -104,12 +104,12 @@ def compile_policy(loaded: LoadedPolicy, *, hash_key: bytes | None = None) -> Co
                           thresholds=dict(thresholds), output_entities=output_entities)
 
 
-def _pipeline(detector: Any, language: str) -> list[str]:
-    """The spaCy components of a detector, for the error message only (best effort)."""
+def _pipeline(detector: Any, language: str) -> list[str] | None:
+    """The spaCy components of a detector (None: cannot tell)."""
     try:
         return list(detector._engine.nlp[language].pipe_names)  # noqa: SLF001
     except Exception:  # noqa: BLE001
-        return []
+        return None
 
 
 def _prepare_detector(c: CompiledPolicy, models: Models) -> tuple[Any, list[Problem]]:
@@ -138,6 +138,12 @@ def _prepare_detector(c: CompiledPolicy, models: Models) -> tuple[Any, list[Prob
     needed = set(c.entities) | set(c.output_entities)
     ner = sorted((needed & NER_TYPES) - custom)
     if ner:
+        pipes = _pipeline(detector, policy.language)
+        if pipes is not None and "ner" not in pipes:
+            # checked directly: name lists alone would pass the smoke sentence below
+            return None, [c.problem(("nlp_model",), f"the spaCy model cannot serve {', '.join(ner)}: it has no "
+                                    "NER component (components: " + (", ".join(pipes) or "none") + "); "
+                                    "the policy would let names through")]
         try:
             spans = detector.detect(SMOKE_NAME_TEXT, entities=["PERSON"], thresholds={"PERSON": 0.0},
                                     default_threshold=0.0, namespace="smoke")
@@ -146,10 +152,7 @@ def _prepare_detector(c: CompiledPolicy, models: Models) -> tuple[Any, list[Prob
             return None, [c.problem(("nlp_model",), f"the spaCy pipeline fails on a test sentence "
                                     f"({type(exc).__name__})")]
         if not found:
-            pipes = _pipeline(detector, policy.language)
-            no_ner = "ner" not in pipes if pipes else True
-            why = ("it has no NER component (components: " + (", ".join(pipes) or "none") + ")"
-                   if no_ner else "its NER component does not find names")
+            why = "its NER component does not find names"
             return None, [c.problem(("nlp_model",), f"the spaCy model cannot serve {', '.join(ner)}: {why}; "
                                     "the policy would let names through")]
     try:  # the whole plan once: custom recognizers compile, allow list, thresholds

@@ -272,7 +272,7 @@ async def readyz(request: web.Request) -> web.Response:
         return web.json_response({"status": "starting"}, status=503)
     pol = rt.policies.status()
     body = {"status": "ok" if pol.get("ok", True) else "degraded", "policies": pol,
-            "scorers": rt.scorer_status(), "routes": sorted(rt.settings.routes)}
+            "scorers": rt.scorer_status(), "languages": rt.language_status(), "routes": sorted(rt.settings.routes)}
     # an invalid edit keeps the previous policies serving: still ready, with the error reported
     return web.json_response(body, status=200)
 

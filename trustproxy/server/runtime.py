@@ -31,6 +31,7 @@ class Runtime:
         self._batchers: dict[str, Any] = {}
         self._detectors: dict[tuple[str, str], Any] = {}
         self._scorer_info: dict[tuple[str, str], dict[str, Any]] = {}
+        self._coverage: dict[tuple[str, str], dict[str, Any]] = {}
         self._watch_task: asyncio.Task[None] | None = None
         self.ready = False
 
@@ -86,10 +87,18 @@ class Runtime:
         from trustproxy.policy.compiled import compile_policy, prepare
         from trustproxy.toxicity.commands import describe
 
+        from trustproxy.pii.detector import prepare as prepare_detection
+
+        # every language's model, the language identifier and the name lists: loaded now, never
+        # by a request (a missing one stops this policy from serving)
+        prepare_detection(loaded.policy)
         compiled = prepare(compile_policy(loaded, hash_key=self.hash_key), _Models(self))
         tox = compiled.policy.output.toxicity
         self._scorer_info[(compiled.name, compiled.version)] = describe(tox) if tox.enabled else \
             {"enabled": False, "ready": True, "scorer": None}
+        from trustproxy.pii.languages import coverage
+
+        self._coverage[(compiled.name, compiled.version)] = coverage(compiled.policy)
         return compiled
 
     def load_detector(self, nlp_model: str, language: str) -> Any:
@@ -127,6 +136,11 @@ class Runtime:
             log.error("no prepared toxicity scorer for policy %s", policy.name)
             raise GuardFailed("The toxicity scorer for this policy is not available.")
         return b
+
+    def language_status(self) -> dict[str, dict[str, Any]]:
+        """Per policy: which languages are covered by what (a model, patterns, a block rule)."""
+        return {name: self._coverage.get((name, cp.version), {})
+                for name, cp in self.policies.policies.items()}
 
     def scorer_status(self) -> dict[str, dict[str, Any]]:
         """The active toxicity scorer per policy, as found when it was prepared (no loading)."""

@@ -189,8 +189,16 @@ def _worker_main(settings: Any) -> int:
     from trustproxy.errors import PolicyError, TrustProxyError
     from trustproxy.server.app import run
 
+    from trustproxy.policy.errors import PolicyFileError
+
     try:
         run(settings, sock=_bind(settings.host, settings.port))
+    except PolicyFileError as err:  # stderr is a log sink: file, line, field; no values, no paths
+        for p in err.safe_problems():
+            print(f"error: {p}", file=sys.stderr)
+        print(f"error: the policies cannot serve; `trustproxy policy check {settings.resolved_policy_dir()}` "
+              "shows file problems in full, with the values", file=sys.stderr)
+        return 2
     except PolicyError as err:
         for p in err.problems:
             print(f"error: {p}", file=sys.stderr)

@@ -240,7 +240,7 @@ class ToxicityFilter:
 
     def cancel(self) -> None:
         """The request ended: stop scoring what is still queued (nothing more is released)."""
-        for _, _, t in self._queue:
+        for *_, t in self._queue:
             t.cancel()
         self._queue.clear()
 
