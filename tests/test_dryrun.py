@@ -69,7 +69,8 @@ def test_scripted_reply_output_pii_and_toxicity(policies: dict[str, LoadedPolicy
     assert rep is not None and not rep.blocked
     assert rep.user_text == "Hello John Smith. The admin card is <CREDIT_CARD>."
     assert rep.restored == ["PERSON_1"]
-    assert rep.output_pii == [{"entity_type": "CREDIT_CARD", "action": "redact", "score": 1.0}]
+    assert [(o["entity_type"], o["action"]) for o in rep.output_pii] == [("CREDIT_CARD", "redact")]
+    assert rep.output_pii[0]["score"] >= 0.85
     assert rep.toxicity is not None and rep.toxicity["decision"] == "pass"
     toxic = dry_run_sync(lp.policy, lp.version, TEXT, reply="<PERSON_1>, you are a stupid idiot.")
     assert toxic.reply is not None and toxic.reply.blocked
@@ -81,8 +82,8 @@ def test_scripted_reply_output_pii_and_toxicity(policies: dict[str, LoadedPolicy
 def test_a_chat_body_every_slot(policies: dict[str, LoadedPolicy], guards: LocalGuards) -> None:
     lp = policies["default"]
     body = {"model": "echo", "messages": [
-        {"role": "user", "name": "Maria Garcia", "content": [{"type": "text", "text": "Hi, I am John "},
-                                                               {"type": "text", "text": "Smith"}]},
+        {"role": "user", "name": "Maria Garcia", "content": [{"type": "text", "text": "Hi, I am John Smith"},
+                                                               {"type": "text", "text": "tomorrow at noon"}]},
         {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
                                               "function": {"name": "f", "arguments": json.dumps({"to": "a.b@example.com"})}}]},
         {"role": "user", "content": "ok"}]}
@@ -90,13 +91,14 @@ def test_a_chat_body_every_slot(policies: dict[str, LoadedPolicy], guards: Local
     assert parsed.kind == "chat" and parsed.route == "echo"
     res = inspect_input(lp.policy, parsed, guards.detector(lp.policy))
     slots = {s.path: s for s in res.slots}
-    # a name split across content parts: detected on the message, reported in each part
+    # content parts are detected as one text with a boundary no token crosses, and written back
+    # part by part: nothing of the caller's words is lost
     p0, p1 = slots["messages[0].content[0].text"], slots["messages[0].content[1].text"]
-    assert [p0.original[d.start:d.end] for d in p0.detections if d.start is not None] == ["John "]
-    assert [p1.original[d.start:d.end] for d in p1.detections if d.start is not None] == ["Smith"]
-    assert p0.provider.endswith("<PERSON_2>") and p1.provider == ""
+    assert [p0.original[d.start:d.end] for d in p0.detections if d.start is not None] == ["John Smith"]
+    assert p1.detections == [] and p1.provider == "tomorrow at noon"
+    assert p0.provider.endswith("<PERSON_2>")
     name = slots["messages[0].name"]
-    assert name.detections[0].recognizer == "name field" and name.provider == "PERSON_1"
+    assert name.detections[0].recognizer == "name field" and name.provider == "[PERSON_1]"
     args = slots["messages[1].tool_calls[0].function.arguments"]
     d = args.detections[0]
     assert d.start is not None and d.end is not None
@@ -167,7 +169,7 @@ def test_policy_explain_uses_the_dry_run() -> None:
     assert "  EMAIL_ADDRESS  score 1.00  mask       chars 22-44  (EmailRecognizer)" in lines
     assert lines[lines.index("provider sees:") + 1] == "I am <PERSON_1>, mail <EMAIL_ADDRESS_1>, card <CREDIT_CARD_1>"
     assert lines[lines.index("user gets:") + 1] == "Thanks John Smith; also <CREDIT_CARD>"
-    assert "  output CREDIT_CARD: redact (score 1.00)" in lines
+    assert any(x.startswith("  output CREDIT_CARD: redact (score ") for x in lines), lines
     code, out = _explain("default", json.dumps({"model": "echo", "messages": [
         {"role": "user", "content": "mail a.b@example.com"}]}), str(ROOT / "policies"))
     assert code == 0 and "of messages[0].content" in out and '"content": "mail <EMAIL_ADDRESS_1>"' in out

@@ -269,14 +269,21 @@ def test_bad_bodies(env: Any) -> None:
 
 def test_one_audit_event_per_call_and_no_text_in_it(env: Any) -> None:
     proxy, _, _, audit = env
-    rid = "pg-audit-check-1"
+    rid = "0b1e7a52-6c1f-4b7e-9a55-2f4f3c8d9e01"  # a UUID: kept as the request id (other ids are hashed)
     r = httpx.post(proxy.url + "/v1/trust/playground", timeout=60,
                    headers={"Authorization": "Bearer k-plain", "x-request-id": rid},
                    json={"op": "run", "input": f"I am {CANARY_NAME}", "reply": f"Bye {CANARY_NAME}",
                          "draft": "name: default\n"})
     assert r.status_code == 200 and CANARY_NAME in r.text  # the caller's own answer
-    events = [json.loads(line) for line in audit.read_text().splitlines()]
-    mine = [e for e in events if e["request_id"] == rid]
+    import time
+
+    deadline = time.monotonic() + 10  # audit events are written by a writer thread
+    while True:
+        events = [json.loads(line) for line in audit.read_text().splitlines()]
+        mine = [e for e in events if e["request_id"] == rid]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(mine) == 1 and mine[0]["route"] == "playground" and mine[0]["outcome"] == "ok"
     assert CANARY_NAME not in audit.read_text() and "Quentin" not in audit.read_text()
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from trustproxy.errors import GuardFailed, InvalidRequest, PolicyBlocked, TrustProxyError
-from trustproxy.pii.masker import Masker
+from trustproxy.pii.masker import PART_SEP, Masker
 from trustproxy.pipeline import FilterChain, StreamFilter
 from trustproxy.policy.schema import EntityAction, Policy
 from trustproxy.doors.masking import request_slots
@@ -56,8 +56,11 @@ Door = Literal["chat", "embeddings", "responses", "messages"]
 def guess_door(body: dict[str, Any]) -> Door:
     """Which front door a pasted body is for, when the caller does not say (``door``)."""
     if "messages" in body:
-        blocks = [b for m in body.get("messages") or [] if isinstance(m, dict)
-                  for b in (m.get("content") if isinstance(m.get("content"), list) else [])]
+        blocks: list[Any] = []
+        for m in body.get("messages") or []:
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, list):
+                blocks.extend(content)
         anthropic = "system" in body or "stop_sequences" in body or any(
             isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in blocks)
         return "messages" if anthropic else "chat"
@@ -337,14 +340,20 @@ def inspect_input(policy: Policy, parsed: ParsedInput, detector: Any, hash_key: 
         return Detection(sp.entity_type, action_of.get(sp.entity_type, EntityAction.mask).value,
                          round(float(sp.score), 3), start, end, str(getattr(sp, "recognizer", "") or ""), path)
 
-    views = [SlotView(s.path, s.kind, o, s.get()) for s, o in zip(slots, originals)]
+    # what the provider receives: the value written into the document (a slot's get() may show
+    # the masker a view of it, e.g. an identifier read with spaces)
+    views = [SlotView(s.path, s.kind, o, s.container[s.key] if isinstance(s.container[s.key], str) else s.get())
+             for s, o in zip(slots, originals)]
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(slots):
         if s.kind == "text":
             groups.setdefault(s.group, []).append(i)
         elif s.kind == "json":
             values = _json_strings(originals[i])
-            if values is None:  # not JSON: masked as plain text
+            whole = recorder.spans_for(originals[i])
+            if whole:  # structure-aware detection ran on the whole JSON text (keys as context)
+                views[i].detections = [det(sp, s.path, sp.start, sp.end) for sp in whole]
+            elif values is None:  # not JSON: masked as plain text
                 views[i].detections = [det(sp, s.path, sp.start, sp.end) for sp in recorder.spans_for(originals[i])]
             else:
                 views[i].detections = _json_detections(originals[i], values, recorder, lambda sp, a, b: det(sp, s.path, a, b))
@@ -357,13 +366,13 @@ def inspect_input(policy: Policy, parsed: ParsedInput, detector: Any, hash_key: 
                 views[i].detections = [det(sp, s.path, sp.start, sp.end) for sp in recorder.spans_for(originals[i])]
     for members in groups.values():
         pieces = [originals[i] for i in members]
-        spans = recorder.spans_for("".join(pieces))
+        spans = recorder.spans_for(PART_SEP.join(pieces))  # detected as the masker joins them
         pos = 0
         for i, piece in zip(members, pieces):
             b0, b1 = pos, pos + len(piece)
             views[i].detections = [det(sp, slots[i].path, max(sp.start, b0) - b0, min(sp.end, b1) - b0)
                                    for sp in spans if max(sp.start, b0) < min(sp.end, b1)]
-            pos = b1
+            pos = b1 + len(PART_SEP)
     blocked = sorted(set(result.blocked_types))
     if blocked:
         for v in views:

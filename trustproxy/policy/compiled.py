@@ -189,10 +189,25 @@ def _prepare_scorer(c: CompiledPolicy, models: Models) -> tuple[Any, list[Proble
     return scorer, []
 
 
+def _prepare_languages(c: CompiledPolicy) -> list[Problem]:
+    """Every ``languages:`` model, the language identifier and the name lists, loaded now
+    (never by a request)."""
+    from trustproxy.pii.detector import prepare as prepare_detection
+
+    try:
+        prepare_detection(c.policy)
+    except Exception as exc:  # noqa: BLE001 - a model named by `languages` cannot be loaded
+        return [c.problem(("languages",), f"a language's model or the language identifier cannot be loaded "
+                          f"({type(exc).__name__})")]
+    return []
+
+
 def prepare(compiled: CompiledPolicy, models: Models) -> CompiledPolicy:
     """``compiled`` with its detector and scorer loaded and smoke-tested; ``PolicyFileError``
     (file:line:col of the field that asked) if anything is missing or does not work."""
     detector, problems = _prepare_detector(compiled, models)
+    if not problems:
+        problems += _prepare_languages(compiled)
     scorer, more = _prepare_scorer(compiled, models)
     problems += more
     if problems:

@@ -87,11 +87,6 @@ class Runtime:
         from trustproxy.policy.compiled import compile_policy, prepare
         from trustproxy.toxicity.commands import describe
 
-        from trustproxy.pii.detector import prepare as prepare_detection
-
-        # every language's model, the language identifier and the name lists: loaded now, never
-        # by a request (a missing one stops this policy from serving)
-        prepare_detection(loaded.policy)
         compiled = prepare(compile_policy(loaded, hash_key=self.hash_key), _Models(self))
         tox = compiled.policy.output.toxicity
         self._scorer_info[(compiled.name, compiled.version)] = describe(tox) if tox.enabled else \

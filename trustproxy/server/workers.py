@@ -171,7 +171,9 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             multiprocess.mark_process_dead(pid)
             if self.stopping:
-                if code != 0:
+                if code == 2:  # the other workers' start-up failed the same way
+                    self.exit_code = 2
+                elif code != 0 and self.exit_code != 2:
                     self.exit_code = 1
                 continue
             if code == 2:  # configuration error at start-up: restarting will not help
