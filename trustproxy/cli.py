@@ -41,9 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(settings.log_level)
     from trustproxy.errors import TrustProxyError
-    from trustproxy.server.workers import default_workers, serve
-
-    from trustproxy.policy.errors import PolicyFileError
+    from trustproxy.server.workers import default_workers, report_start_failure, serve
 
     workers = args.workers or settings.workers or default_workers()
     try:
@@ -54,19 +52,8 @@ def _serve(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             os._exit(code)
         run(settings)
-    except PolicyFileError as err:  # stderr is a log sink: file, line, field; no values, no paths
-        for p in err.safe_problems():
-            print(f"error: {p}", file=sys.stderr)
-        print(f"error: the policies cannot serve; `trustproxy policy check {settings.resolved_policy_dir()}` "
-              "shows file problems in full, with the values", file=sys.stderr)
-        return 2
-    except PolicyError as err:
-        for p in err.problems:
-            print(f"error: {p}", file=sys.stderr)
-        return 2
-    except TrustProxyError as err:  # e.g. a detoxify checkpoint is missing: our own message, no user text
-        print(f"error: {err.message}", file=sys.stderr)
-        return 2
+    except (PolicyError, TrustProxyError) as err:
+        return report_start_failure(err, settings)
     # Drained and cleaned up (audit log closed). Skip the interpreter's teardown of torch, spaCy
     # and litellm modules, which takes seconds a pod would otherwise spend in Terminating.
     logging.shutdown()

@@ -187,27 +187,33 @@ class Supervisor:
             self._spawn(i)
 
 
-def _worker_main(settings: Any) -> int:
+def report_start_failure(err: Exception, settings: Any) -> int:
+    """Print why the proxy cannot start (stderr is a log sink: files, lines, fields; no values,
+    no paths in policy problems) and return the exit code, 2. Shared by ``serve`` and workers."""
     from trustproxy.errors import PolicyError, TrustProxyError
-    from trustproxy.server.app import run
-
     from trustproxy.policy.errors import PolicyFileError
 
-    try:
-        run(settings, sock=_bind(settings.host, settings.port))
-    except PolicyFileError as err:  # stderr is a log sink: file, line, field; no values, no paths
+    if isinstance(err, PolicyFileError):
         for p in err.safe_problems():
             print(f"error: {p}", file=sys.stderr)
         print(f"error: the policies cannot serve; `trustproxy policy check {settings.resolved_policy_dir()}` "
               "shows file problems in full, with the values", file=sys.stderr)
-        return 2
-    except PolicyError as err:
+    elif isinstance(err, PolicyError):
         for p in err.problems:
             print(f"error: {p}", file=sys.stderr)
-        return 2
-    except TrustProxyError as err:
+    elif isinstance(err, TrustProxyError):  # e.g. a detoxify checkpoint is missing: no user text
         print(f"error: {err.message}", file=sys.stderr)
-        return 2
+    return 2
+
+
+def _worker_main(settings: Any) -> int:
+    from trustproxy.errors import PolicyError, TrustProxyError
+    from trustproxy.server.app import run
+
+    try:
+        run(settings, sock=_bind(settings.host, settings.port))
+    except (PolicyError, TrustProxyError) as err:
+        return report_start_failure(err, settings)
     return 0
 
 
