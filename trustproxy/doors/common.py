@@ -121,14 +121,15 @@ def _message(err: Any) -> str:
     return "not of the accepted form"
 
 
-def first_error(exc: ValidationError) -> InvalidRequest:
-    """The first validation problem as a 400 naming the field's location (never a value)."""
+def first_error(exc: ValidationError, refused_parts: str = "only text content parts can be screened; image, "
+                "audio and file parts are refused") -> InvalidRequest:
+    """The first validation problem as a 400 naming the field's location (never a value, never
+    a caller's key). ``refused_parts``: the door's own words for a refused content part or block."""
     errors = exc.errors()
     for e in errors:  # a refused content part explains itself better than the union's first branch
         if e["type"] in ("literal_error", "union_tag_invalid") and "content" in e["loc"]:
             loc = _safe_loc(e["loc"][:e["loc"].index("content") + 1])
-            return InvalidRequest(f"Invalid request: {loc}: only text content parts can be screened; image, "
-                                  "audio and file parts are refused.", param=loc)
+            return InvalidRequest(f"Invalid request: {loc}: {refused_parts}.", param=loc)
     err = errors[0]
     # an unknown key is the caller's text: name its parent, never the key itself
     parts = err["loc"][:-1] if err["type"] == "extra_forbidden" else err["loc"]

@@ -42,6 +42,7 @@ from trustproxy.doors.codec import typed_event as sse
 from trustproxy.doors.fields import Kind, Opaque, Text
 from trustproxy.doors.segments import Finish, Segment, Segmenter, TextDelta, ToolArgs, ToolStart, Usage, \
     message_segments
+from trustproxy.doors.common import first_error
 from trustproxy.errors import InvalidRequest, TrustProxyError
 
 Prose = Annotated[str, Text(Kind.PROSE)]
@@ -311,16 +312,8 @@ def parse(body: Any, *, allow_server_state: bool = False) -> ResponsesRequest:
 
 
 def _first_error(exc: ValidationError) -> InvalidRequest:
-    errors = exc.errors()
-    # a wrong block type shows as a failed string branch too: name the block
-    err = next((e for e in errors if e["type"] == "union_tag_invalid"), errors[0])
-    # field names and indices only (pydantic adds union branch labels)
-    loc = ".".join(str(x) for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x == "str"))) or "body"
-    msg = err["msg"]
-    if err["type"] in ("union_tag_invalid", "literal_error") and "content" in loc:
-        msg = "only text parts (input_text, output_text, refusal) can be screened; image, audio and file " \
-              "parts are refused"
-    return InvalidRequest(f"Invalid request: {loc}: {msg}.", param=loc)
+    # the shared reader's rules (locations without caller keys, value-free messages)
+    return first_error(exc, "only text parts (input_text, output_text, refusal) can be screened; image, audio and file parts are refused")
 
 
 # -- reply models (declared: the conformance test walks them) ---------------------------------
