@@ -15,6 +15,7 @@ from trustproxy.policy.schema import ToxicityConfig
 from trustproxy.toxicity import CATEGORIES, DetoxifyScorer, ScorerUnavailable, load_scorer
 from trustproxy.toxicity import commands, scorers
 
+trustproxy._offline.allow_torch()  # what the detoxify scorer does before it imports torch
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from trustproxy._offline import allow_torch
 from trustproxy.policy.schema import ToxicityConfig
 from trustproxy.toxicity.scorers import (
     DETOXIFY_BASE_MODELS, ScorerUnavailable, _Fallback, detoxify_checkpoint_file, load_scorer,
@@ -41,6 +42,7 @@ def allow_downloads() -> Iterator[None]:
 
 
 def _download_checkpoint(url: str, target: Path, out: TextIO) -> None:
+    allow_torch()
     import torch
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,7 @@ def pull(variants: list[str], dest: str | None = None, *, out: TextIO | None = N
     """Download detoxify checkpoints (detoxify's own URLs) into the torch hub cache, or ``dest``,
     and their base model's config/tokenizer files into the Hugging Face cache (and ``dest/<name>``
     when ``dest`` is set). Needs the network: meant for container builds. Returns an exit code."""
+    allow_torch()
     from detoxify.detoxify import MODEL_URLS
 
     out = out or sys.stdout

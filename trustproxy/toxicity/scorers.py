@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from trustproxy._offline import allow_torch
 from trustproxy.errors import GuardFailed
 from trustproxy.policy.schema import ToxicityConfig
 
@@ -121,6 +122,7 @@ def _linear_sigmoid_model() -> Callable[[list[str]], Any] | None:
 
 def detoxify_checkpoint_file(variant: str) -> str:
     """The file name detoxify's download URL uses for ``variant`` (torch hub cache name)."""
+    allow_torch()
     from detoxify.detoxify import MODEL_URLS
 
     if variant not in MODEL_URLS:
@@ -131,6 +133,7 @@ def detoxify_checkpoint_file(variant: str) -> str:
 
 def detoxify_hub_path(variant: str) -> Path:
     """Where ``torch.hub.load_state_dict_from_url`` caches the checkpoint of ``variant``."""
+    allow_torch()
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints" / detoxify_checkpoint_file(variant)
@@ -153,6 +156,7 @@ class DetoxifyScorer:
 
     def __init__(self, variant: str = "original", checkpoint: str | None = None,
                  huggingface_config_path: str | None = None, device: str = "cpu") -> None:
+        allow_torch()
         path = Path(checkpoint) if checkpoint else detoxify_hub_path(variant)
         pull = f"run `trustproxy models pull {variant}` where the network is reachable (e.g. in the container build)"
         if not path.is_file():
