@@ -44,6 +44,25 @@ def test_deterministic_per_seed_and_stable_prefix():
     assert a != [c.to_json() for c in generate(6, 30)]
 
 
+def test_a_seed_gives_the_same_corpus_in_every_process():
+    """Not only within one process: Faker draws some values from the module-level ``random``
+    and some lists in set order (hash seed), and the corpus must not depend on either."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    digests = set()
+    for hash_seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-m", "bench.corpus", "--seed", "2", "--n", "120"],
+                             capture_output=True, check=True, cwd=root, timeout=300,
+                             env={**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": hash_seed})
+        digests.add(hashlib.sha256(out.stdout).hexdigest())
+    assert len(digests) == 1
+
+
 def test_every_planted_value_is_recorded_and_findable(corpus):
     for case in corpus:
         folded = folded_request(case.body)

@@ -248,7 +248,15 @@ def _json_format(b: _Builder, v: Value, allow_key: bool = True) -> str:
 @functools.cache
 def _fakers() -> dict[str, Faker]:
     """One Faker per locale for the process (creating them is slow); every use re-seeds first."""
-    return {loc: Faker(loc) for loc in LOCALES}
+    fakers = {loc: Faker(loc) for loc in LOCALES}
+    # Faker's it_IT address provider builds its city list from a set, so its order (and the city
+    # a seed draws) changes with the interpreter's hash seed: sort it so that a seed is a seed.
+    for f in fakers.values():
+        for provider in f.get_providers():
+            cities = getattr(type(provider), "cities", None)
+            if isinstance(cities, list):
+                provider.cities = sorted(cities)  # type: ignore[attr-defined]
+    return fakers
 
 
 class CaseFactory:
@@ -259,7 +267,14 @@ class CaseFactory:
     def case(self, i: int) -> Case:
         for attempt in range(20):
             r = random.Random(f"{self.seed}:{i}:{attempt}")
-            case = self._clean(r, i) if r.random() < 0.25 else self._pii(r, i)
+            # Some Faker providers (es_ES NIE/NIF/NUSS, ...) draw from the module-level ``random``
+            # instead of their instance's: seed it too, and put the caller's state back.
+            saved = random.getstate()
+            random.seed(f"{self.seed}:{i}:{attempt}:module")
+            try:
+                case = self._clean(r, i) if r.random() < 0.25 else self._pii(r, i)
+            finally:
+                random.setstate(saved)
             if case is not None:
                 return case
         raise RuntimeError(f"could not build case {i}")  # pragma: no cover - 20 unlucky draws

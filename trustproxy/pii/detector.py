@@ -173,6 +173,40 @@ def _lean_engine_cls() -> type:
             doc = cast(dict[str, Any], self.nlp)[language].make_doc(text)
             return self._doc_to_nlp_artifact(doc, language)
 
+        def process_gated(self, texts: list[str], language: str) -> list[NlpArtifacts]:
+            """NER only on the sentences that could hold a proper noun (``pii.ner_gate``);
+            the entities are set on the tokens of the whole text."""
+            from spacy.util import filter_spans
+
+            from trustproxy.pii.ner_gate import candidate_windows
+
+            nlp = cast(dict[str, Any], self.nlp)[language]
+            plans = [candidate_windows(t, language) for t in texts]
+            whole = [t for t, p in zip(texts, plans) if p is None]
+            parts = [t[s:e] for t, p in zip(texts, plans) if p for s, e in p]
+            read = iter(nlp.pipe(whole + parts, batch_size=32))
+            whole_docs = [next(read) for _ in whole]
+            part_docs = list(read)
+            out: list[NlpArtifacts] = []
+            wi = pi = 0
+            for text, plan in zip(texts, plans):
+                if plan is None:
+                    out.append(self._doc_to_nlp_artifact(whole_docs[wi], language))
+                    wi += 1
+                    continue
+                doc = nlp.make_doc(text)
+                spans = []
+                for s, _e in plan:
+                    for ent in part_docs[pi].ents:
+                        span = doc.char_span(s + ent.start_char, s + ent.end_char, label=ent.label_,
+                                             alignment_mode="expand")
+                        if span is not None:
+                            spans.append(span)
+                    pi += 1
+                doc.ents = filter_spans(spans)
+                out.append(self._doc_to_nlp_artifact(doc, language))
+            return out
+
     return LeanSpacyNlpEngine
 
 
@@ -427,10 +461,12 @@ class Detector:
                 self._custom_cache[key] = recs
             return recs
 
-    def _artifacts(self, norms: list[str], need_ner: bool) -> list[Any]:
+    def _artifacts(self, norms: list[str], need_ner: bool, gated: bool = False) -> list[Any]:
         with self._nlp_lock:
             if not need_ner:
                 return [self._engine.tokens_only(n, self.language) for n in norms]
+            if gated:
+                return self._engine.process_gated(norms, self.language)
             if len(norms) == 1:
                 return [self._engine.process_text(norms[0], self.language)]
             return [a for _, a in self._engine.process_batch(norms, self.language,
@@ -457,8 +493,11 @@ class Detector:
                          need_ner: bool, foreign: bool = False) -> list[list[Span]]:
         """``foreign``: the text is in another language than this detector's model, so a NER
         name counts only if one of its words is in the name lists."""
-        arts = self._artifacts([n for n, _ in views], need_ner)
         wanted = set(ents)
+        from trustproxy.pii.ner_gate import CASED_ENTITIES
+
+        arts = self._artifacts([n for n, _ in views], need_ner,
+                               gated=(wanted & self._ner_entities) <= CASED_ENTITIES)
         want_person = "PERSON" in wanted and "PERSON" in self._ner_entities
         out: list[list[Span]] = []
         for text, (norm, offsets), art in zip(texts, views, arts):

