@@ -263,3 +263,19 @@ async def test_with_the_real_detector() -> None:
         outs.append(out)
     assert outs[0] == outs[1] == outs[2]
     assert "<EMAIL_ADDRESS>" in outs[0] and "<CREDIT_CARD>" in outs[0]
+
+
+@pytest.mark.parametrize("hold_back", [28, 40, 256])
+async def test_a_whole_reply_in_one_pass_ends_as_the_stream_does(hold_back: int) -> None:
+    """Non-streamed replies are screened with one detection over the whole text (``whole``);
+    they end with the same text as the same reply streamed in any chunks."""
+    for text in (REPLY, (REPLY + " ") * 5, f"SSN {SSN}, call {PHONE}. 日本🙂 {SSN}!", "no values at all", ""):
+        detect = FakeDetect()
+        f = OutputPIIFilter(detect, Vault(), action="redact", hold_back=hold_back)
+        whole = await f.whole(text)
+        assert len(detect.inputs) == (1 if text else 0)
+        assert whole == await run([text], hold_back)
+        for size in (1, 7, 64):
+            assert whole == await run(chunked(text, size, 3), hold_back)
+        chain = FilterChain([OutputPIIFilter(FakeDetect(), Vault(), hold_back=hold_back)])
+        assert await chain.whole(text) == whole

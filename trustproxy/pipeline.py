@@ -43,6 +43,15 @@ class FilterChain:
             text = await f.feed(text)
         return text
 
+    async def whole(self, text: str) -> str:
+        """The complete text at once (a non-streamed reply): each filter sees all of it and is
+        finished. Same result as ``feed`` + ``finish`` (the filters do not depend on chunking);
+        a filter with a ``whole`` method of its own may do it in one pass."""
+        for f in self.filters:
+            one = getattr(f, "whole", None)
+            text = await one(text) if one is not None else await f.feed(text) + await f.finish()
+        return text
+
     async def finish(self) -> str:
         out = ""
         for i, f in enumerate(self.filters):

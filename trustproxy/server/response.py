@@ -117,7 +117,7 @@ class ResponseScreen:
                 slot.set(self._restore_identifier(slot.get()))
                 continue
             chain = self._chain(self._segment(slot), slot.kind)
-            slot.set(await chain.feed(slot.get()) + await chain.finish())
+            slot.set(await chain.whole(slot.get()))
         return message
 
 
