@@ -334,11 +334,11 @@ async def test_pattern_timeout_fails_closed(scorer: Scorer) -> None:
                  "  - {id: a.slow, lang: en, scores: {threat: 0.9}, pattern: '(?:a|aa)+(?:a|aa)+b'}\n", "slow.yaml")
     assert isinstance(scorer, OfflineScorer)
     s = OfflineScorer(scorer._profanity, slow)
-    with pytest.raises(PatternTimeout):
-        s.score_batch(["a" * 5000 + "c"])
+    with pytest.raises(PatternTimeout):  # (" b": the rule's required literal, so the prefilter runs it)
+        s.score_batch(["a" * 5000 + "c b"])
     b = BatchingScorer(s, max_wait_ms=0)
     try:
-        _, _, err = await screen(b, ToxicityConfig(max_hold_chars=6000), ["a" * 5000 + "c"])
+        _, _, err = await screen(b, ToxicityConfig(max_hold_chars=6000), ["a" * 5000 + "c b"])
         assert isinstance(err, GuardFailed) and not isinstance(err, PolicyBlocked)
     finally:
         b.close()
@@ -360,3 +360,28 @@ def test_detoxify_falls_back_to_offline_visibly(tmp_path) -> None:  # type: igno
     assert s.name == "offline (fallback for detoxify:original: checkpoint missing)"
     d = describe(cfg)
     assert d["fallback_active"] and d["patterns"]["version"] == "patterns-v1" and d["unscreened"] == []
+
+
+def test_required_literal_prefilter_changes_no_result():
+    """Rules are skipped when a word every match contains is absent (``required_literals``):
+    on the evaluation corpora and every rule's own examples and counter-examples, the gated
+    matcher finds exactly what running every rule finds."""
+    from pathlib import Path
+
+    from trustproxy.toxicity.patterns import load_patterns, required_literals
+
+    ps = load_patterns()
+    assert all(required_literals(rx.pattern) for _, rx, _ in ps._compiled)  # every rule is gated
+    root = Path(__file__).resolve().parents[1] / "bench" / "toxicity_eval"
+    texts = [line.strip() for p in sorted(root.glob("*/*.txt"))
+             for line in p.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    texts += [t for r in ps.rules for t in (*r.examples, *r.counter)]
+    assert len(texts) > 500
+    ungated = [(rule, rx) for rule, rx, _ in ps._compiled]
+    from trustproxy.toxicity.patterns import normalise
+
+    for i in range(0, len(texts), 7):
+        batch = texts[i:i + 7]
+        got = [[m.rule for m in ms] for ms in ps.matches_many(batch)]
+        want = [[m.rule for m in ps._run(ungated, normalise(t))] for t in batch]
+        assert got == want, batch

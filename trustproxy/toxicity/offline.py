@@ -38,8 +38,7 @@ class OfflineScorer:
             return []
         base = self._profanity.score_batch([self.patterns.for_model(t) for t in texts])
         out: list[dict[str, float]] = []
-        for text, b in zip(texts, base):
-            pat = self.patterns.scores(text)
+        for pat, b in zip(self.patterns.scores_many(texts), base):
             out.append({c: max(pat.get(c, 0.0), b.get(c, 0.0) if c in PROFANITY_CATEGORIES else 0.0)
                         for c in CATEGORIES})
         return out

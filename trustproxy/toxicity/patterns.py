@@ -158,8 +158,9 @@ class PatternSet:
                 rx = regex.compile(r"(?<!\w)(?:" + _expand(r.pattern, data.lexicons) + r")(?!\w)")
             except (regex.error, ValueError) as e:
                 raise ValueError(f"{source}: rule {r.id}: {e}") from e
-            compiled.append((r, rx))
+            compiled.append((r, rx, required_literals(rx.pattern)))
         self._compiled = tuple(compiled)
+        self._literals = frozenset(w for _, _, needs in compiled for g in needs or () for w in g)
         try:
             self._benign = tuple(
                 (_word_rx(b.pattern, data.lexicons), _word_rx(b.context, data.lexicons) if b.context else None)
@@ -175,9 +176,23 @@ class PatternSet:
                 "rules": len(self.rules), "languages": list(self.languages), "file": self.source}
 
     def matches(self, text: str) -> list[Match]:
-        t = normalise(text)
+        return self.matches_many([text])[0]
+
+    def matches_many(self, texts: list[str]) -> list[list[Match]]:
+        """The rules that fire on each text. A rule runs only if each of its required-literal
+        sets (``required_literals``) has a member somewhere in the batch: one substring test
+        per literal for the whole batch, after which most rules are skipped for every text."""
+        norm = [normalise(t) for t in texts]
+        joined = "\n".join(norm)
+        present = {w for w in self._literals if w in joined}
+        rules = [(rule, rx) for rule, rx, needs in self._compiled
+                 if needs is None or all(not present.isdisjoint(g) for g in needs)]
+        return [self._run(rules, t) for t in norm]
+
+    @staticmethod
+    def _run(rules: list[tuple[PatternRule, Any]], t: str) -> list[Match]:
         out: list[Match] = []
-        for rule, rx in self._compiled:
+        for rule, rx in rules:
             try:
                 for m in rx.finditer(t, timeout=SEARCH_TIMEOUT_S):
                     if rule.negatable and _negated(t, m.start()):
@@ -204,11 +219,61 @@ class PatternSet:
         return t
 
     def scores(self, text: str) -> dict[str, float]:
-        best: dict[str, float] = {}
-        for m in self.matches(text):
-            for c, v in m.scores.items():
-                best[c] = max(best.get(c, 0.0), v)
-        return best
+        return self.scores_many([text])[0]
+
+    def scores_many(self, texts: list[str]) -> list[dict[str, float]]:
+        out = []
+        for found in self.matches_many(texts):
+            best: dict[str, float] = {}
+            for m in found:
+                for c, v in m.scores.items():
+                    best[c] = max(best.get(c, 0.0), v)
+            out.append(best)
+        return out
+
+
+def required_literals(pattern: str) -> tuple[frozenset[str], ...] | None:
+    """Sets of strings (lower-cased) such that every match of ``pattern`` contains a member of
+    each set, or ``None`` when nothing is known (a pattern the stdlib parser does not read, or
+    one that can match without any literal). A rule is run on a text only if each of its sets
+    has a member in the text: most replies hold none of a threat rule's words. Derived from
+    the parsed pattern (a prefilter in the manner of RE2's), so it follows the data file
+    without a second list to keep."""
+    try:
+        import re._parser as sre_parse  # type: ignore[import-not-found]
+        from re._constants import BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - other Pythons
+        return None
+
+    def best(sets: list[frozenset[str]]) -> frozenset[str] | None:
+        return max(sets, key=lambda c: (min(map(len, c)), -len(c)), default=None)
+
+    def seq(items: Any) -> list[frozenset[str]]:
+        """Every match of ``items`` contains a member of each returned set."""
+        out: list[frozenset[str]] = []
+        run: list[str] = []
+        for op, av in [*items, (None, None)]:
+            if op is LITERAL:
+                run.append(chr(av))
+                continue
+            if run:
+                out.append(frozenset({"".join(run).lower()}))
+                run = []
+            if op is SUBPATTERN:
+                out += seq(av[-1])
+            elif op is BRANCH:
+                alts = [best(seq(b)) for b in av[1]]
+                if alts and all(a is not None for a in alts):
+                    out.append(frozenset().union(*alts))  # type: ignore[arg-type]
+            elif op in (MAX_REPEAT, MIN_REPEAT) and av[0] >= 1:
+                out += seq(av[2])
+        return out
+
+    try:
+        sets = seq(sre_parse.parse(pattern))
+    except Exception:  # noqa: BLE001 - syntax of the regex module only: no prefilter
+        return None
+    return tuple(sorted(set(sets), key=lambda c: (-min(map(len, c)), len(c)))) or None
 
 
 def _word_rx(pattern: str, lexicons: dict[str, str]) -> regex.Pattern[str]:
