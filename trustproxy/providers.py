@@ -44,10 +44,27 @@ def _quiet_litellm(litellm: Any) -> None:
     litellm.disable_end_user_cost_tracking = True
     litellm.disable_streaming_logging = True  # no per-chunk logging work: we have no callbacks
     _watch_openai_streams(litellm)
+    _preload_lazy_imports()
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "httpcore", "openai",
                  "anthropic"):
         logging.getLogger(name).setLevel(logging.ERROR)
         logging.getLogger(name).propagate = False
+
+
+# Modules litellm imports inside ``completion`` the first time it runs: the proxy's pydantic
+# types behind its file-id helpers take seconds to import, so a worker's first request (and the
+# first after each restart) waited for them. Imported at start-up instead (~5 MB).
+_LAZY_LITELLM_MODULES = ("litellm.proxy.openai_files_endpoints.common_utils",)
+
+
+def _preload_lazy_imports() -> None:
+    import importlib
+
+    for name in _LAZY_LITELLM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - another litellm layout: it imports what it needs itself
+            log.debug("litellm module %s not preloaded", name)
 
 
 def _watch_openai_streams(litellm: Any) -> None:
