@@ -176,38 +176,46 @@ def _lean_engine_cls() -> type:
             return self._doc_to_nlp_artifact(doc, language)
 
         def process_gated(self, texts: list[str], language: str) -> list[NlpArtifacts]:
-            """NER only on the sentences that could hold a proper noun (``pii.ner_gate``);
-            the entities are set on the tokens of the whole text."""
+            """NER only on the sentences that could hold a proper noun (``pii.ner_gate``).
+            Each text is tokenized once; a window is a copy of its tokens (``Span.as_doc``), so
+            the entities found there land on the whole text's tokens as they are."""
+            from spacy.tokens import Span as SpacySpan
             from spacy.util import filter_spans
 
             from trustproxy.pii.ner_gate import candidate_windows
 
             nlp = cast(dict[str, Any], self.nlp)[language]
-            plans = [candidate_windows(t, language) for t in texts]
-            whole = [t for t, p in zip(texts, plans) if p is None]
-            parts = [t[s:e] for t, p in zip(texts, plans) if p for s, e in p]
-            read = iter(nlp.pipe(whole + parts, batch_size=32))
-            whole_docs = [next(read) for _ in whole]
-            part_docs = list(read)
-            out: list[NlpArtifacts] = []
-            wi = pi = 0
-            for text, plan in zip(texts, plans):
+            docs = [nlp.make_doc(t) for t in texts]
+            whole: list[Any] = []
+            windows: list[tuple[int, Any]] = []   # (index of the text, span of its doc)
+            for i, (text, doc) in enumerate(zip(texts, docs)):
+                plan = candidate_windows(text, language)
                 if plan is None:
-                    out.append(self._doc_to_nlp_artifact(whole_docs[wi], language))
-                    wi += 1
+                    whole.append(doc)
                     continue
-                doc = nlp.make_doc(text)
-                spans = []
-                for s, _e in plan:
-                    for ent in part_docs[pi].ents:
-                        span = doc.char_span(s + ent.start_char, s + ent.end_char, label=ent.label_,
-                                             alignment_mode="expand")
-                        if span is not None:
-                            spans.append(span)
-                    pi += 1
-                doc.ents = filter_spans(spans)
-                out.append(self._doc_to_nlp_artifact(doc, language))
-            return out
+                for s, e in plan:
+                    span = doc.char_span(s, e, alignment_mode="expand")
+                    if span is not None and len(span):
+                        windows.append((i, span))
+            parts = [span.as_doc() for _, span in windows]
+            run = whole + parts
+            for _name, proc in nlp.pipeline:
+                run = list(proc.pipe(run, batch_size=32)) if hasattr(proc, "pipe") else [proc(d) for d in run]
+            found: dict[int, list[Any]] = {}
+            for (i, span), wdoc in zip(windows, run[len(whole):]):
+                found.setdefault(i, []).extend(
+                    SpacySpan(docs[i], span.start + ent.start, span.start + ent.end, label=ent.label_)
+                    for ent in wdoc.ents)
+            read_whole = iter(run[:len(whole)])
+            whole_ids = {id(d) for d in whole}
+            out_docs = []
+            for i, doc in enumerate(docs):
+                if id(doc) in whole_ids:
+                    out_docs.append(next(read_whole))
+                else:
+                    doc.ents = filter_spans(found.get(i, []))
+                    out_docs.append(doc)
+            return [self._doc_to_nlp_artifact(d, language) for d in out_docs]
 
     return LeanSpacyNlpEngine
 
