@@ -163,15 +163,6 @@ def responses_full(c: Canaries) -> dict[str, Any]:
     }
 
 
-# fields whose canonical place the slot walker on main does not visit yet (the chat-door work
-# on issue 10 declares them): identifiers (tool names, call ids), JSON-schema fragments, stop
-# sequences, the json_schema format
-CANONICAL_GAPS = {"tool_use name", "tool_use id", "tool_use_id", "tool name", "schema description", "schema enum",
-                  "schema default", "tool_choice name", "stop sequence", "function_call name", "call_id",
-                  "parameters description", "parameters enum", "format description", "format schema",
-                  "format name"}
-
-
 @pytest.fixture(scope="module")
 def masking():
     from trustproxy.pii.detector import get_detector
@@ -189,13 +180,8 @@ def _mask(masking, body: dict[str, Any]) -> tuple[str, Any]:
 
     policy, detector = masking
     vault = Vault(all_texts(body), hash_key=b"k")
-    try:  # the chat door's declared-schema walker (issue 10)
-        from trustproxy.doors.masking import IdentityMap, mask_canonical
-    except ImportError:
-        from trustproxy.pii.masker import mask_request
+    from trustproxy.doors.masking import IdentityMap, mask_canonical
 
-        mask_request(body, policy, detector, vault)
-        return json.dumps(body, ensure_ascii=False), vault.restore
     idmap = IdentityMap()
     mask_canonical(body, policy, detector, vault, "", idmap)
     return json.dumps(body, ensure_ascii=False), \
@@ -213,15 +199,13 @@ def test_canary_masked_in_every_slot_and_restored(masking, door):
     leaked = {where for where, value in c.planted.items() if value in sent}
     dropped = {where for where in c.planted if "dropped" in where}
     assert not (leaked & dropped), "a dropped field was forwarded"
-    assert leaked <= CANONICAL_GAPS, f"planted values reached the provider from: {sorted(leaked - CANONICAL_GAPS)}"
+    assert not leaked, f"planted values reached the provider from: {sorted(leaked)}"
     back = restore(sent)
     for where, value in c.planted.items():
         if where not in dropped:
             assert value in back, where
 
 
-@pytest.mark.xfail(reason="needs the chat door's declared-schema slot walker (issue 10, points 1 and 4)",
-                   strict=False)
 @pytest.mark.parametrize("door", ["anthropic", "responses"])
 def test_canary_no_gap_left(masking, door):
     c = Canaries()

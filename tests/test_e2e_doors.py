@@ -335,13 +335,7 @@ BAD_BODIES = {
 }
 
 
-# the strict JSON reader (routes.read_json -> doors.common.loads_strict) is the chat-door work on
-# issue 10; until it is merged these two give 500
-_NEEDS_STRICT_READER = pytest.mark.xfail(reason="needs the chat door's strict JSON reader", strict=False)
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_NEEDS_STRICT_READER)
-                                  if c in ("huge integer", "deep nesting") else c for c in sorted(BAD_BODIES)])
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
 @pytest.mark.parametrize("door", ["/v1/responses", "/v1/messages"])
 def test_strict_parsing_gives_400_in_the_door_shape(proxy, fakes, door, case):
     base = {"model": "gpt", "input": "hi"} if door == "/v1/responses" else \
