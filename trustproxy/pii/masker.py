@@ -128,7 +128,11 @@ class Masker:
 
         return get_detector(model, lang or "")
 
-    def _replacement(self, entity_type: str, value: str, count: bool = True) -> str | None:
+    def _replacement(self, entity_type: str, value: str, count: bool = True, *,
+                     written: str | None = None, number: bool = False) -> str | None:
+        """The replacement of one value under the policy (None: kept, or blocked).
+        ``written``: how ``value`` was written in a JSON string (it is the decoded form);
+        ``number``: ``value`` is a JSON number literal (its placeholder restores unquoted)."""
         action = self.actions.get(entity_type, EntityAction.mask)
         if count:
             self.result.entities[entity_type] += 1
@@ -147,6 +151,10 @@ class Masker:
             return self.vault.hash(entity_type, value)
         if action == EntityAction.synthetic:
             return self.vault.synthetic(entity_type, value)
+        if number:
+            return self.vault.mask_number(entity_type, value)
+        if written is not None and written != value:
+            return self.vault.mask(entity_type, value, written=written)
         return self.vault.mask(entity_type, value)
 
     def mask_text(self, text: str) -> str:
@@ -179,12 +187,13 @@ class Masker:
         if not spans:
             return text
         return self._rewrite(text, [(sp.start, sp.end, sp.entity_type, n)
-                                    for n, sp in enumerate(spans)], set(), decode=True)
+                                    for n, sp in enumerate(spans)], set())
 
-    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int],
-                 decode: bool = False) -> str:
-        """Apply the replacements of ``segs`` to ``text``, JSON-safely. ``decode``: values inside
-        top-level JSON strings go to the vault decoded (restored JSON-escaped)."""
+    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int]) -> str:
+        """Apply the replacements of ``segs`` to ``text``, JSON-safely. A value inside a
+        top-level JSON string goes to the vault decoded one level (what the string says) with
+        the form it was written in; a JSON number goes as its literal and is written quoted
+        (restored bare)."""
         lits = json_literals(text) if ("{" in text or "[" in text) else []
         edits: list[tuple[int, int, str]] = []
         for s, e, etype, sid in segs:
@@ -192,16 +201,20 @@ class Masker:
                 value = text[a:b]
                 if not value.strip():
                     continue
-                if decode and "\\" in value and _in_top_string(lits, a, b):
+                written = None
+                if not quote and "\\" in value and _in_top_string(lits, a, b):
                     try:
-                        value = json.loads(f'"{value}"')
+                        written, value = value, json.loads(f'"{value}"')
                     except ValueError:
-                        pass
-                rep = self._replacement(etype, value, count=sid not in counted)
+                        written = None
+                rep = self._replacement(etype, value, count=sid not in counted, written=written,
+                                        number=bool(quote))
                 counted.add(sid)
                 if rep is None:
                     continue
-                edits.append((a, b, f"{quote}{rep}{quote}" if quote else rep))
+                if quote and not (rep.isdigit() and rep[0] != "0"):
+                    rep = f"{quote}{rep}{quote}"  # a number stays one where the fake is one
+                edits.append((a, b, rep))
         out = text
         last = len(text) + 1
         for a, b, rep in sorted(set(edits), reverse=True):
