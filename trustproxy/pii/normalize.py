@@ -55,7 +55,7 @@ _KEEP_CONTROLS = frozenset("\t\n\r\f\v")
 
 # ASCII text needs the slow path only if one of these occurs.
 _ASCII_TRIGGERS = regex.compile(
-    r"[\x00-\x08\x0e-\x1f\x7f*_]"            # controls, emphasis
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f*_]"    # controls, emphasis
     r"|\d-?[ \t]*[\r\n\t]"                    # a break right after a digit
     r"|[\r\n][^\s@]*@|@[^\s@]*[\r\n]"          # a break inside an address (pre-check)
     r"|(?<![\w])\d[ ]\d[ ]\d"                 # spaced digits
@@ -63,6 +63,7 @@ _ASCII_TRIGGERS = regex.compile(
     r"|\\[\"nrtu]"                           # JSON escapes in text
     r"|\S(?:\r\n|\r|\n|\t)[ \t]*\S"              # a line break or TAB inside a line of text
 )
+_ASCII_CONTROLS = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _JSON_ESCAPE = regex.compile(r'\\+(?=")|\\+[nrt]|\\+u[0-9a-fA-F]{4}')
 # scripts whose combining marks are letters' vowel signs: kept
 _MARK_SCRIPTS = ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU",
@@ -108,6 +109,23 @@ def _randomish(tok: str) -> bool:
     inner_upper = any(c.isupper() for c in t[1:]) and any(c.islower() for c in t)
     return (has_digit and has_alpha) or inner_upper or (has_digit and len(t) >= 4) \
         or any(c in "+/=_^$%&#!" for c in t) and has_alpha
+
+
+_GROUP_BEFORE = regex.compile(r"(?:^|[^\d])\d{1,5}[ .\-/]\d{2,5}$")
+_GROUP_AFTER = regex.compile(r"\d{2,5}[ .\-/]\d{1,5}(?:[^\d]|$)")
+
+
+def _between_groups(text: str, s: int, e: int) -> bool:
+    """Whether the line break at ``[s, e)`` between two digits sits between digit groups
+    (``4000 0566\\n5566 5556``: reads as a space) rather than inside one (``657-73-164\\n5``,
+    ``95\\n1807739136``: the digits join)."""
+    before = text[max(0, s - 12):s].rstrip(" \t")
+    after = text[e:e + 12]
+    left = len(before) - len(before.rstrip("0123456789"))
+    right = len(after) - len(after.lstrip("0123456789"))
+    if left < 2 or right < 2:
+        return False
+    return _GROUP_BEFORE.search(before) is not None or _GROUP_AFTER.match(after) is not None
 
 
 def _is_vs(c: str) -> bool:
@@ -181,8 +199,8 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
         for m in _BREAK_DIGITS.finditer(text):
             s, e = m.span()
             dash = text[s - 1:s] == "-" or text[e:e + 1] == "-"
-            if dash:
-                drop.update(range(s, e))
+            if dash or ("\t" not in m.group() and not _between_groups(text, s, e)):
+                drop.update(range(s, e))   # a number broken inside a group: one run again
             else:
                 repl[s] = " "
                 drop.update(range(s + 1, e))
@@ -272,30 +290,52 @@ def _normalize(text: str) -> tuple[str, list[int]]:
     ascii_text = text.isascii()
     if ascii_text and not _ASCII_TRIGGERS.search(text):
         return text, list(range(len(text) + 1))
-    drop, repl, insert = _edits(text)
-    if ascii_text and not drop and not repl and not insert and not regex.search(
-            r"[\x00-\x08\x0e-\x1f\x7f]", text):
-        return text, list(range(len(text) + 1))
+    # 1. per character: invisible characters dropped, marks composed, forms folded
+    folded, o1 = _fold(text, ascii_text)
+    # 2. structural edits on the folded text, so an invisible character inside a value does
+    #    not hide its shape from them (``FR81\ufe0e 3338 ...`` is an IBAN, not a glued label)
+    drop, repl, insert = _edits(folded)
+    if not drop and not repl and not insert:
+        return folded, o1
     out: list[str] = []
     offsets: list[int] = []
-    base_ascii = False   # the last kept character is an ASCII base a mark may attach to
-    for i, c in enumerate(text):
+    for i, c in enumerate(folded):
         if i in insert:
             out.append(" ")
-            offsets.append(i)
-            base_ascii = False
+            offsets.append(o1[i])
         if i in drop:
             continue
         r = repl.get(i)
         if r is not None:
             out.append(r)
-            offsets.extend([i] * len(r))
-            base_ascii = False
+            offsets.extend([o1[i]] * len(r))
             continue
+        out.append(c)
+        offsets.append(o1[i])
+    offsets.append(len(text))
+    return "".join(out), offsets
+
+
+_VT_FF = frozenset("\v\f")
+
+
+def _fold(text: str, ascii_text: bool) -> tuple[str, list[int]]:
+    """Phase 1 of :func:`_normalize`: the per-character folds (see the module docstring);
+    the offset map has ``len(out) + 1`` entries."""
+    if ascii_text and not _ASCII_CONTROLS.search(text):
+        return text, list(range(len(text) + 1))
+    out: list[str] = []
+    offsets: list[int] = []
+    base_ascii = False   # the last kept character is an ASCII base a mark may attach to
+    n = len(text)
+    for i, c in enumerate(text):
         o = ord(c)
         if o < 0x80:
             if o < 0x20 and c not in _KEEP_CONTROLS or o == 0x7F:
                 continue
+            if c in _VT_FF and 0 < i < n - 1 and not text[i - 1].isspace() \
+                    and not text[i + 1].isspace():
+                continue  # a vertical tab or form feed inside a token: a control, not a break
             out.append(c)
             offsets.append(i)
             base_ascii = True
