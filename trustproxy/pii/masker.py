@@ -1,10 +1,14 @@
 """Request masking over every slot, and the dry run (``inspect_text``).
 
-Slots of one group (the text parts of one message) are detected as one text, joined with
-:data:`PART_SEP` (a paragraph break: no token, name or number runs across it, while the
-normaliser still closes a digit run or an address split over it), and written back part by
-part: a value that spans parts is masked piece by piece, each piece with its own placeholder,
-so every word of every part is either kept or restorable.
+Slots of one group (the text parts of one message) are detected as one text (:func:`join_parts`):
+parts are joined with a line break (:data:`PART_SEP`), which keeps the words of two parts apart
+(no word, name or number is glued to the next part's first character) and keeps lines
+lines, so a CSV header and its rows, or a log line, read the same in parts as in one text;
+after a label awaiting its value (a part ending in ``:`` or ``=``) the separator is a space, so
+``Label:`` and the value in the next part still pair. The normaliser closes a digit run, an
+address or a key split over a part boundary as it does over a wrapped line. Written back part
+by part: a value that spans parts is masked piece by piece, each piece with its own
+placeholder, so every word of every part is either kept or restorable.
 
 JSON stays valid wherever it is (tool-call arguments, tool results, JSON pasted in a message,
 JSON escaped inside a JSON string): a replacement never crosses a JSON literal or splits an
@@ -29,7 +33,25 @@ from trustproxy.policy.schema import EntityAction, Policy
 from trustproxy.pii.structure import JsonLiteral, json_literals
 from trustproxy.slots import Slot, iter_request_slots
 
-PART_SEP = "\n\n"
+PART_SEP = "\n"
+_LABEL_SEP = " "
+
+
+def join_parts(pieces: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The text a group of parts is detected as, and each part's ``[start, end)`` in it."""
+    out: list[str] = []
+    bounds: list[tuple[int, int]] = []
+    pos = 0
+    for i, p in enumerate(pieces):
+        if i:
+            prev = pieces[i - 1]
+            sep = _LABEL_SEP if prev.endswith((":", "=", "\uff1a")) else PART_SEP
+            out.append(sep)
+            pos += len(sep)
+        out.append(p)
+        bounds.append((pos, pos + len(p)))
+        pos += len(p)
+    return "".join(out), bounds
 
 
 @dataclass
@@ -161,16 +183,11 @@ class Masker:
         return self._mask_pieces([text])[0]
 
     def _mask_pieces(self, pieces: Sequence[str]) -> list[str]:
-        """Detect on ``pieces`` joined by :data:`PART_SEP`; rewrite each piece."""
-        joined = PART_SEP.join(pieces)
+        """Detect on ``pieces`` joined (:func:`join_parts`); rewrite each piece."""
+        joined, bounds = join_parts(pieces)
         spans = self.detect(joined)
         if not spans:
             return list(pieces)
-        bounds = []
-        pos = 0
-        for p in pieces:
-            bounds.append((pos, pos + len(p)))
-            pos += len(p) + len(PART_SEP)
         # per piece: (start, end, entity type, span id)
         segs: list[list[tuple[int, int, str, int]]] = [[] for _ in pieces]
         for n, sp in enumerate(spans):

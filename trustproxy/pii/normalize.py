@@ -7,15 +7,19 @@ original character expanded to several under NFKC, and leaves out dropped charac
 trail the span). The view is only ever read by detectors; nothing rewrites the caller's text
 from it.
 
+Two phases: first per original character, then structural edits on the result (so an
+invisible character inside a value does not hide its shape from them).
+
 Per original character, in order:
 
 - Unicode format characters (category Cf: zero-width space/joiners, BOM, soft hyphen, bidi
   marks), variation selectors, and control characters other than whitespace (C0, DEL, C1 —
-  on the all-ASCII path too) are dropped;
+  on the all-ASCII path too) are dropped, and so are a vertical tab or form feed inside a token;
 - a combining mark (Mn/Me) is composed with its base when NFC knows the result
   (``e`` + U+0301 -> ``é``) and dropped otherwise (``4`` + U+20E3 keycap -> ``4``, ``曹`` +
-  U+0327 -> ``曹``); marks of scripts that write vowels with them (Devanagari, Arabic, Thai ...)
-  are kept;
+  U+0327 -> ``曹``), and always dropped inside a token that holds a digit or an ``@`` (an
+  address, IBAN or id: ``yahoo.co`` + U+0301 + ``m`` -> ``yahoo.com``); marks of scripts that
+  write vowels with them (Devanagari, Arabic, Thai ...) are kept;
 - every dash / minus sign (category Pd, U+2212 ...) becomes ``-``; every space separator (NBSP,
   thin space, ideographic space ...) becomes `` ``; line/paragraph separators become ``\\n``;
 - decimal digits of any script (``unicodedata.decimal``) become ASCII digits;
@@ -27,11 +31,14 @@ Then evasions that split or glue a value are undone:
   closes a word (alphanumeric on exactly one side) are dropped, so ``**123**-45-6789`` reads
   ``123-45-6789``; a ``*`` between two alphanumerics (``2*3``) stays. ``_`` emphasis is dropped
   only as a pair on one line (``_078-05-1120_``): a lone ``_`` is part of identifiers.
-- A run of white space holding a line break or TAB between two digits (``0566\\n5566``,
-  ``4000\\t0566``) reads as one space (none next to a ``-``); a line break inside an e-mail
-  address (``ana.ruiz@exa\\r\\nmple.com``) or between two fragments of a key or id (both sides
-  hold digits and letters, or inner capitals: ``AKIAG7NS\\nNX65``) is dropped; a TAB or a single
-  line break between words reads as a space (``Diane\\tHouston``).
+- A TAB between two digits reads as a space; a line break between two digits reads as a
+  space where it sits between digit groups (``0566\\n5566`` in ``4000 0566\\n5566 5556``) and
+  is dropped where it cuts a group or an ungrouped run (``657-73-164\\n5``, ``95\\r\\n1807739136``)
+  or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``)
+  or between two fragments of a key or id (both sides hold digits and letters, or inner
+  capitals: ``AKIAG7NS\\nNX65``; or a one- to three-character stub of a long one:
+  ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
+  as a space (``Diane\\tHouston``, ``Peter\\r\\nWood``).
 - Digits spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``), seven or more, are
   closed up (dashes kept).
 - JSON escapes in text (a JSON document pasted into a message, or escaped inside a JSON
@@ -44,11 +51,12 @@ Then evasions that split or glue a value are undone:
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import regex
 
-__all__ = ["normalize", "to_original"]
+__all__ = ["normalize", "to_original", "fold_view"]
 
 _EXTRA_DASHES = frozenset("\u2212\u2043\ufe63\uff0d\u02d7\u2796")
 _KEEP_CONTROLS = frozenset("\t\n\r\f\v")
@@ -126,6 +134,26 @@ def _between_groups(text: str, s: int, e: int) -> bool:
     if left < 2 or right < 2:
         return False
     return _GROUP_BEFORE.search(before) is not None or _GROUP_AFTER.match(after) is not None
+
+
+def _code_token(text: str, i: int) -> bool:
+    """Whether the token around ``text[i]`` holds a digit or an ``@``: an address, an id or a
+    code, where a combining mark is noise to drop (``yahoo.co\u0301m``, ``N\u0327L23...``)
+    rather than an accent to compose (``Le\u0301na``)."""
+    a = i
+    while a > 0 and not text[a - 1].isspace() and i - a < 64:
+        a -= 1
+    b = i
+    while b < len(text) and not text[b].isspace() and b - i < 64:
+        b += 1
+    return any(ch == "@" or ch.isdigit() for ch in text[a:b])
+
+
+def _stub(short: str, long: str) -> bool:
+    """A one- to three-character piece of a long key cut off by a line break: ``A`` +
+    ``KIAIDX4Q2RYG3ECPRWA``, ``hf_FCuJW...Un`` + ``y``."""
+    return 1 <= len(short) <= 3 and short.isascii() and short.isalnum() \
+        and len(long.strip("\"'`,;()[]{}<>")) >= 12 and _randomish(long)
 
 
 def _is_vs(c: str) -> bool:
@@ -215,11 +243,12 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 continue
             if "@" in m.group(1) or "@" in m.group(3):
                 continue  # addresses: joined above only when the halves make one address
-            if _randomish(m.group(1)) and _randomish(m.group(3)) and not _LINE_START.match(m.group(3)):
+            g1, g3 = m.group(1), m.group(3)
+            if not _LINE_START.match(g3) and (
+                    _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)):
                 drop.update(range(a, b))      # a key or id wrapped mid-token
-            elif text[a] == "\t" or ("\n" in m.group(2)) and m.group(2).count("\n") == 1 \
-                    and "\r\n" not in m.group(2) and "\n\n" not in m.group(2):
-                repl[a] = " "                # a wrapped line or a TAB between words
+            elif text[a] == "\t" or m.group(2).count("\n") == 1 and "\n\n" not in m.group(2):
+                repl[a] = " "                # a wrapped line (LF or CRLF) or a TAB between words
                 drop.update(range(a + 1, b))
     for m in _SPACED_DIGITS.finditer(text):
         for k in range(m.start(), m.end()):
@@ -286,6 +315,29 @@ def normalize(text: str) -> tuple[str, list[int]]:
     return norm, [o1[i] for i in o2]
 
 
+@functools.lru_cache(maxsize=8)
+def fold_view(text: str) -> tuple[str, list[int]]:
+    """A light view for reading structure (JSON syntax, CSV rows, ``key=value`` and
+    ``Label: value`` lines): only the per-character folds (invisible and control characters
+    dropped, marks composed, forms folded) and ``_emphasis_`` pairs dropped; line breaks, JSON
+    escapes and spacing stay where they are, so lines and JSON stay what they were. The last
+    few results are kept; the offset map must not be modified."""
+    ascii_text = text.isascii()
+    if ascii_text and not _ASCII_CONTROLS.search(text) and "_" not in text:
+        return text, list(range(len(text) + 1))
+    folded, o1 = _fold(text, ascii_text)
+    if "_" not in folded:
+        return folded, o1
+    drop: set[int] = set()
+    for m in _UNDERSCORE_PAIR.finditer(folded):
+        drop.update(range(m.start(1), m.end(1)))
+        drop.update(range(m.start(3), m.end(3)))
+    if not drop:
+        return folded, o1
+    keep = [i for i in range(len(folded)) if i not in drop]
+    return "".join(folded[i] for i in keep), [o1[i] for i in keep] + [len(text)]
+
+
 def _normalize(text: str) -> tuple[str, list[int]]:
     ascii_text = text.isascii()
     if ascii_text and not _ASCII_TRIGGERS.search(text):
@@ -343,7 +395,7 @@ def _fold(text: str, ascii_text: bool) -> tuple[str, list[int]]:
         cat = unicodedata.category(c)
         if cat in ("Mn", "Me") and not _is_vs(c) and base_ascii and out:
             composed = unicodedata.normalize("NFC", out[-1] + c)
-            if len(composed) == 1:
+            if len(composed) == 1 and not _code_token(text, i):
                 out[-1] = composed
             continue  # a mark on an ASCII base: composed or dropped, never kept loose
         folded = _fold_char(c)

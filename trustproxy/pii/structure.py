@@ -364,7 +364,29 @@ def _split_cells(line: str, delim: str) -> list[tuple[int, int]]:
 
 def fields(text: str) -> list[Field]:
     """Every labelled value in ``text``: JSON members (nested and escaped JSON too), CSV cells
-    under their header, ``key=value`` and ``Label: value`` pairs."""
+    under their header, ``key=value`` and ``Label: value`` pairs.
+
+    Read on the normalised view that keeps structure (:func:`~trustproxy.pii.normalize.fold_view`):
+    a zero-width character, control character, soft hyphen, ``_emphasis_`` or line break inside
+    a key, a label or a value does not cut the value short or hide its key; positions are
+    mapped back to ``text`` (a field covers the whole original extent of its value)."""
+    from trustproxy.pii.normalize import fold_view
+
+    view, offsets = fold_view(text)
+    found = _fields(view)
+    if view is text or view == text:
+        return found
+    out = []
+    for f in found:
+        if f.end > f.start:
+            a, b = offsets[f.start], offsets[f.end - 1] + 1
+        else:
+            a = b = offsets[f.start]
+        out.append(Field(f.key, a, b, f.kind))
+    return out
+
+
+def _fields(text: str) -> list[Field]:
     out: list[Field] = []
     covered: list[tuple[int, int]] = []
     if "{" in text or "[" in text:
