@@ -36,7 +36,7 @@ Then evasions that split or glue a value are undone:
   is dropped where it cuts a group or an ungrouped run (``657-73-164\\n5``, ``95\\r\\n1807739136``)
   or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``)
   or between two fragments of a key or id (both sides hold digits and letters, or inner
-  capitals: ``AKIAG7NS\\nNX65``; or a one- to three-character stub of a long one:
+  capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
   ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
   as a space (``Diane\\tHouston``, ``Peter\\r\\nWood``).
 - Digits spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``), seven or more, are
@@ -83,7 +83,7 @@ _BREAK_EMAIL = regex.compile(
 _EMAIL = regex.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
 _SPACED_DIGITS = regex.compile(r"(?<![\w.,])(?:\d(?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){6,}\d(?![\w])")
-_GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=\d(?:[\d\-./ ]?\d){6,}(?![A-Za-z0-9]))")
+_GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=(\d(?:[\d\-./ ]?\d){6,})(?![A-Za-z0-9]))")
 # a label glued to the value it names ("ibanNL30...", "IBANES05...", "emailana@...")
 _GLUED_LABEL = regex.compile(
     r"(?<![A-Za-z0-9])(?i:iban|ssn|tel|phone|mobile|card|dob|mrn|acct|email|mail|cpf|dni|nie|bsn|"
@@ -98,6 +98,9 @@ _UNDERSCORE_PAIR = regex.compile(r"(?<![A-Za-z0-9_])(_+)(?=[^\s_])([^\n_]*?[^\s_
 
 
 # the start of a new log line or list item, never the tail of a wrapped key
+# the first token of a line that starts something new, not the tail of a wrapped key: a
+# dotted name (``sqlalchemy.exc.OperationalError:``) or a label (``Error:``)
+_NEW_TOKEN = regex.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+:?(?!\S)|[^\s:]+:(?!\S)")
 _LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z_]{2,}=")
 
 
@@ -149,10 +152,20 @@ def _code_token(text: str, i: int) -> bool:
     return any(ch == "@" or ch.isdigit() for ch in text[a:b])
 
 
+def _continued(text: str, k: int, drop: set[int]) -> bool:
+    """Whether the token ending at ``k`` goes on after a dropped line break (a wrapped key:
+    ``cf41556884\\n402fab...`` is one hex token, not the label ``cf`` glued to a number)."""
+    if k not in drop:
+        return False
+    while k < len(text) and k in drop:
+        k += 1
+    return k < len(text) and text[k].isalnum()
+
+
 def _stub(short: str, long: str) -> bool:
-    """A one- to three-character piece of a long key cut off by a line break: ``A`` +
+    """A one- or two-character piece of a long key cut off by a line break: ``A`` +
     ``KIAIDX4Q2RYG3ECPRWA``, ``hf_FCuJW...Un`` + ``y``."""
-    return 1 <= len(short) <= 3 and short.isascii() and short.isalnum() \
+    return 1 <= len(short) <= 2 and short.isascii() and short.isalnum() \
         and len(long.strip("\"'`,;()[]{}<>")) >= 12 and _randomish(long)
 
 
@@ -244,7 +257,7 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
             if "@" in m.group(1) or "@" in m.group(3):
                 continue  # addresses: joined above only when the halves make one address
             g1, g3 = m.group(1), m.group(3)
-            if not _LINE_START.match(g3) and (
+            if not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3) and (
                     _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)):
                 drop.update(range(a, b))      # a key or id wrapped mid-token
             elif text[a] == "\t" or m.group(2).count("\n") == 1 and "\n\n" not in m.group(2):
@@ -256,7 +269,8 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 drop.add(k)
     for m in _GLUED.finditer(text):
         if not (_IBAN_LIKE.match(text, m.start())
-                or _IBAN_LIKE.match(text, max(m.start(), m.end() - 2))):
+                or _IBAN_LIKE.match(text, max(m.start(), m.end() - 2))) \
+                and not _continued(text, m.end(1), drop):
             insert.add(m.end())
     for m in _GLUED_LABEL.finditer(text):
         insert.add(m.end())
