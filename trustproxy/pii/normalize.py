@@ -100,7 +100,7 @@ _UNDERSCORE_PAIR = regex.compile(r"(?<![A-Za-z0-9_])(_+)(?=[^\s_])([^\n_]*?[^\s_
 # the start of a new log line or list item, never the tail of a wrapped key
 # the first token of a line that starts something new, not the tail of a wrapped key: a
 # dotted name (``sqlalchemy.exc.OperationalError:``) or a label (``Error:``)
-_NEW_TOKEN = regex.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+:?(?!\S)|[^\s:]+:(?!\S)")
+_NEW_TOKEN = regex.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+:?(?!\S)|[^\s:]+:(?!\S)")
 _LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z_]{2,}=")
 
 
@@ -113,13 +113,19 @@ def _randomish(tok: str) -> bool:
     """A fragment of a key, token or id: digits with letters, or mixed case past the first
     letter, or base64/hex punctuation; not a plain word."""
     t = tok.strip("\"'`,;()[]{}<>")
-    if len(t) < 3:
-        return False
+    if len(t) < 3 or "," in t or ";" in t:
+        return False  # a CSV row or a list (``no.,IBAN``), not a piece of one key
     has_digit = any(c.isdigit() for c in t)
     has_alpha = any(c.isalpha() for c in t)
     inner_upper = any(c.isupper() for c in t[1:]) and any(c.islower() for c in t)
-    return (has_digit and has_alpha) or inner_upper or (has_digit and len(t) >= 4) \
+    return (has_digit and has_alpha) or inner_upper \
         or any(c in "+/=_^$%&#!" for c in t) and has_alpha
+
+
+def _caps_key(a: str, b: str) -> bool:
+    """Two capitals-and-digits pieces of one key (``AKIACI`` + ``Y7MUBSXBILFKDY``)."""
+    return all(x.isascii() and x.isalnum() and not any(c.islower() for c in x) for x in (a, b)) \
+        and len(a) + len(b) >= 16 and any(c.isdigit() for c in a + b)
 
 
 _GROUP_BEFORE = regex.compile(r"(?:^|[^\d])\d{1,5}[ .\-/]\d{2,5}$")
@@ -258,7 +264,8 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 continue  # addresses: joined above only when the halves make one address
             g1, g3 = m.group(1), m.group(3)
             if not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3) and (
-                    _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)):
+                    _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)
+                    or _caps_key(g1, g3)):
                 drop.update(range(a, b))      # a key or id wrapped mid-token
             elif text[a] == "\t" or m.group(2).count("\n") == 1 and "\n\n" not in m.group(2):
                 repl[a] = " "                # a wrapped line (LF or CRLF) or a TAB between words

@@ -336,6 +336,18 @@ def _csv_fields(text: str) -> Iterator[Field]:
         while j < len(lines):
             rstart, row = lines[j]
             rc = _split_cells(row.rstrip("\r"), delim)
+            used = 1
+            # a row continued on the next line(s): a quoted cell holding a line break, or a
+            # cell cut by one (the row is short by exactly what the next line brings)
+            while used < 4 and j + used < len(lines) and (
+                    row.count('"') % 2 == 1 or len(rc) < len(cells)):
+                longer = row + "\n" + lines[j + used][1]
+                lc = _split_cells(longer.rstrip("\r"), delim)
+                if len(lc) > len(cells):
+                    break
+                row, rc, used = longer, lc, used + 1
+                if len(rc) == len(cells) and row.count('"') % 2 == 0:
+                    break
             if len(rc) != len(cells):
                 break
             for key, (a, b) in zip(keys, rc):
@@ -344,7 +356,7 @@ def _csv_fields(text: str) -> Iterator[Field]:
                 e = len(v.rstrip(" \t\""))
                 if e > s:
                     yield Field(key, rstart + a + s, rstart + a + e, "bare")
-            j += 1
+            j += used
         i = j if j > i + 1 else i + 1
 
 
