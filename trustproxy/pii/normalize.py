@@ -34,7 +34,8 @@ Then evasions that split or glue a value are undone:
 - A TAB between two digits reads as a space; a line break between two digits reads as a
   space where it sits between digit groups (``0566\\n5566`` in ``4000 0566\\n5566 5556``) and
   is dropped where it cuts a group or an ungrouped run (``657-73-164\\n5``, ``95\\r\\n1807739136``)
-  or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``)
+  or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``;
+  not after a plain word before a whole one: ``write to\\nana@example.com``)
   or between two fragments of a key or id (both sides hold digits and letters, or inner
   capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
   ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
@@ -78,9 +79,10 @@ _MARK_SCRIPTS = ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMI
                  "KANNADA", "MALAYALAM", "SINHALA", "THAI", "LAO", "TIBETAN", "MYANMAR", "KHMER",
                  "ARABIC", "HEBREW", "SYRIAC", "THAANA", "HANGUL", "ETHIOPIC")
 _BREAK_DIGITS = regex.compile(r"(?<=\d-?)[ \t]*[\r\n\t][ \t\r\n]*(?=-?\d)")
+# ASCII: a CJK word on the line before an address (``杨萍\\nmindong@...``) is no part of it
 _BREAK_EMAIL = regex.compile(
-    r"(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
-_EMAIL = regex.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
+    r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
+_EMAIL = regex.compile(r"(?a)[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
 _SPACED_DIGITS = regex.compile(r"(?<![\w.,])(?:\d(?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){6,}\d(?![\w])")
 _GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=(\d(?:[\d\-./ ]?\d){6,})(?![A-Za-z0-9]))")
@@ -253,8 +255,12 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 drop.update(range(s + 1, e))
         if "@" in text:
             for m in _BREAK_EMAIL.finditer(text):
-                if _EMAIL.fullmatch(m.group(1) + m.group(3).rstrip(".")) \
-                        and not _EMAIL.fullmatch(m.group(1)):  # a whole address before the break stays
+                g1, g3 = m.group(1), m.group(3).rstrip(".")
+                if _EMAIL.fullmatch(g1 + g3) and not _EMAIL.fullmatch(g1) \
+                        and ("@" in g1 or g3.startswith("@") or not _EMAIL.fullmatch(g3)
+                             or not g1.isalpha()):
+                    # a whole address before the break stays; a plain word before a whole
+                    # address is the prose it was wrapped in ("write to\nana@example.com")
                     drop.update(range(m.start(2), m.end(2)))
         for m in _BREAK_TOKEN.finditer(text):
             a, b = m.start(2), m.end(2)
