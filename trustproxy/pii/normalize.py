@@ -52,7 +52,6 @@ Then evasions that split or glue a value are undone:
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 
 import regex
@@ -342,13 +341,12 @@ def normalize(text: str) -> tuple[str, list[int]]:
     return norm, [o1[i] for i in o2]
 
 
-@functools.lru_cache(maxsize=8)
 def fold_view(text: str) -> tuple[str, list[int]]:
     """A light view for reading structure (JSON syntax, CSV rows, ``key=value`` and
     ``Label: value`` lines): only the per-character folds (invisible and control characters
     dropped, marks composed, forms folded) and ``_emphasis_`` pairs dropped; line breaks, JSON
-    escapes and spacing stay where they are, so lines and JSON stay what they were. The last
-    few results are kept; the offset map must not be modified."""
+    escapes and spacing stay where they are, so lines and JSON stay what they were. (Not
+    cached: nothing here keeps a caller's text after the call.)"""
     ascii_text = text.isascii()
     if ascii_text and not _ASCII_CONTROLS.search(text) and "_" not in text:
         return text, list(range(len(text) + 1))
