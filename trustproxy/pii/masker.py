@@ -1,18 +1,20 @@
 """Request masking over every slot, and the dry run (``inspect_text``).
 
 Slots of one group (the text parts of one message) are detected as one text (:func:`join_parts`):
-parts are joined with a line break (:data:`PART_SEP`), which keeps the words of two parts apart
-(no word, name or number is glued to the next part's first character) and keeps lines
-lines, so a CSV header and its rows, or a log line, read the same in parts as in one text;
+parts are joined with a space and a line break (:data:`PART_SEP`), which keeps the words of two
+parts apart (no word, name, key or number is glued to the next part's first character: the
+normaliser joins wrapped tokens only across a bare line break) and keeps lines lines, so a CSV
+header and its rows, or a log line, read the same in parts as in one text;
 after a label awaiting its value (a part ending in ``:`` or ``=``) the separator is a space, so
-``Label:`` and the value in the next part still pair. The normaliser closes a digit run, an
-address or a key split over a part boundary as it does over a wrapped line. Written back part
+``Label:`` and the value in the next part still pair. The normaliser still closes a digit run
+split over a part boundary. Written back part
 by part: a value that spans parts is masked piece by piece, each piece with its own
 placeholder, so every word of every part is either kept or restorable.
 
 JSON stays valid wherever it is (tool-call arguments, tool results, JSON pasted in a message,
 JSON escaped inside a JSON string): a replacement never crosses a JSON literal or splits an
-escape sequence, and a masked number becomes a quoted string. Keys are context for their values
+escape sequence, and a masked number becomes a quoted placeholder that restores to the bare number
+(:meth:`Vault.mask_number`). Keys are context for their values
 and are themselves screened (a key that is an e-mail address is masked).
 
 Synchronous and CPU-heavy: the server runs it off the event loop.
@@ -33,7 +35,7 @@ from trustproxy.policy.schema import EntityAction, Policy
 from trustproxy.pii.structure import JsonLiteral, json_literals
 from trustproxy.slots import Slot, iter_request_slots
 
-PART_SEP = "\n"
+PART_SEP = " \n"
 _LABEL_SEP = " "
 
 
