@@ -172,7 +172,8 @@ def test_json_stays_valid_keys_and_numbers_masked(detector: Detector, policy: Po
     assert "<EMAIL_ADDRESS_1>" in doc and doc["<EMAIL_ADDRESS_1>"]["dob"] == "<DATE_OF_BIRTH_1>"
     assert inner == {"full_name": "<PERSON_1>", "n": "<CREDIT_CARD_1>"}
     assert json.loads(body["messages"][1]["content"]) == {"mrn": "<MEDICAL_RECORD_NUMBER_1>"}
-    assert json.loads(vault.restore(out))["card"] == "4000056655665556"
+    # the client gets its JSON back as it wrote it: the number is a number again
+    assert json.loads(vault.restore(out)) == json.loads(args)
 
 
 def test_clean_json_is_byte_identical(detector: Detector, policy: Policy) -> None:

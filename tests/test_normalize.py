@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trustproxy.pii.normalize import normalize, to_original
@@ -61,6 +61,7 @@ _alphabet = st.sampled_from(list("ab1-* @.") + ["\u200b", "\u2013", "\u00a0", "\
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_alphabet, max_size=40).map("".join))
+@example("aa11\uff11\uff11\uff11\uff11\uff11")
 def test_offset_map_invariants(text: str) -> None:
     norm, offsets = normalize(text)
     assert len(offsets) == len(norm) + 1
@@ -76,9 +77,11 @@ def test_offset_map_invariants(text: str) -> None:
             s, e = to_original(offsets, a, b)
             assert 0 <= s <= e <= len(text)
             if b > a:
-                # the original span re-normalises to (a superset of) the normalised span
+                # the original span re-normalises to (a superset of) the normalised span; a
+                # space inserted between a label and its glued number depends on the context
+                # (``aa`` + seven digits) and may be missing from a shorter span
                 if "*" not in text:
-                    assert norm[a:b] in normalize(text[s:e])[0]
+                    assert norm[a:b].replace(" ", "") in normalize(text[s:e])[0].replace(" ", "")
     assert not any(unicodedata.category(c) == "Cf" for c in norm)
 
 

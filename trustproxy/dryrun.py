@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from trustproxy.errors import GuardFailed, InvalidRequest, PolicyBlocked, TrustProxyError
-from trustproxy.pii.masker import PART_SEP, Masker
+from trustproxy.pii.masker import Masker, join_parts
 from trustproxy.pipeline import FilterChain, StreamFilter
 from trustproxy.policy.schema import EntityAction, Policy
 from trustproxy.doors.masking import request_slots
@@ -366,13 +366,11 @@ def inspect_input(policy: Policy, parsed: ParsedInput, detector: Any, hash_key: 
                 views[i].detections = [det(sp, s.path, sp.start, sp.end) for sp in recorder.spans_for(originals[i])]
     for members in groups.values():
         pieces = [originals[i] for i in members]
-        spans = recorder.spans_for(PART_SEP.join(pieces))  # detected as the masker joins them
-        pos = 0
-        for i, piece in zip(members, pieces):
-            b0, b1 = pos, pos + len(piece)
+        joined, bounds = join_parts(pieces)
+        spans = recorder.spans_for(joined)  # detected as the masker joins them
+        for i, (b0, b1) in zip(members, bounds):
             views[i].detections = [det(sp, slots[i].path, max(sp.start, b0) - b0, min(sp.end, b1) - b0)
                                    for sp in spans if max(sp.start, b0) < min(sp.end, b1)]
-            pos = b1 + len(PART_SEP)
     blocked = sorted(set(result.blocked_types))
     if blocked:
         for v in views:

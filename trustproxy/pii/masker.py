@@ -1,14 +1,20 @@
 """Request masking over every slot, and the dry run (``inspect_text``).
 
-Slots of one group (the text parts of one message) are detected as one text, joined with
-:data:`PART_SEP` (a paragraph break: no token, name or number runs across it, while the
-normaliser still closes a digit run or an address split over it), and written back part by
-part: a value that spans parts is masked piece by piece, each piece with its own placeholder,
-so every word of every part is either kept or restorable.
+Slots of one group (the text parts of one message) are detected as one text (:func:`join_parts`):
+parts are joined with a space and a line break (:data:`PART_SEP`), which keeps the words of two
+parts apart (no word, name, key or number is glued to the next part's first character: the
+normaliser joins wrapped tokens only across a bare line break) and keeps lines lines, so a CSV
+header and its rows, or a log line, read the same in parts as in one text;
+after a label awaiting its value (a part ending in ``:`` or ``=``) the separator is a space, so
+``Label:`` and the value in the next part still pair. The normaliser still closes a digit run
+split over a part boundary. Written back part
+by part: a value that spans parts is masked piece by piece, each piece with its own
+placeholder, so every word of every part is either kept or restorable.
 
 JSON stays valid wherever it is (tool-call arguments, tool results, JSON pasted in a message,
 JSON escaped inside a JSON string): a replacement never crosses a JSON literal or splits an
-escape sequence, and a masked number becomes a quoted string. Keys are context for their values
+escape sequence, and a masked number becomes a quoted placeholder that restores to the bare number
+(:meth:`Vault.mask_number`). Keys are context for their values
 and are themselves screened (a key that is an e-mail address is masked).
 
 Synchronous and CPU-heavy: the server runs it off the event loop.
@@ -29,7 +35,25 @@ from trustproxy.policy.schema import EntityAction, Policy
 from trustproxy.pii.structure import JsonLiteral, json_literals
 from trustproxy.slots import Slot, iter_request_slots
 
-PART_SEP = "\n\n"
+PART_SEP = " \n"
+_LABEL_SEP = " "
+
+
+def join_parts(pieces: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The text a group of parts is detected as, and each part's ``[start, end)`` in it."""
+    out: list[str] = []
+    bounds: list[tuple[int, int]] = []
+    pos = 0
+    for i, p in enumerate(pieces):
+        if i:
+            prev = pieces[i - 1]
+            sep = _LABEL_SEP if prev.endswith((":", "=", "\uff1a")) else PART_SEP
+            out.append(sep)
+            pos += len(sep)
+        out.append(p)
+        bounds.append((pos, pos + len(p)))
+        pos += len(p)
+    return "".join(out), bounds
 
 
 @dataclass
@@ -128,7 +152,11 @@ class Masker:
 
         return get_detector(model, lang or "")
 
-    def _replacement(self, entity_type: str, value: str, count: bool = True) -> str | None:
+    def _replacement(self, entity_type: str, value: str, count: bool = True, *,
+                     written: str | None = None, number: bool = False) -> str | None:
+        """The replacement of one value under the policy (None: kept, or blocked).
+        ``written``: how ``value`` was written in a JSON string (it is the decoded form);
+        ``number``: ``value`` is a JSON number literal (its placeholder restores unquoted)."""
         action = self.actions.get(entity_type, EntityAction.mask)
         if count:
             self.result.entities[entity_type] += 1
@@ -147,22 +175,21 @@ class Masker:
             return self.vault.hash(entity_type, value)
         if action == EntityAction.synthetic:
             return self.vault.synthetic(entity_type, value)
+        if number:
+            return self.vault.mask_number(entity_type, value)
+        if written is not None and written != value:
+            return self.vault.mask(entity_type, value, written=written)
         return self.vault.mask(entity_type, value)
 
     def mask_text(self, text: str) -> str:
         return self._mask_pieces([text])[0]
 
     def _mask_pieces(self, pieces: Sequence[str]) -> list[str]:
-        """Detect on ``pieces`` joined by :data:`PART_SEP`; rewrite each piece."""
-        joined = PART_SEP.join(pieces)
+        """Detect on ``pieces`` joined (:func:`join_parts`); rewrite each piece."""
+        joined, bounds = join_parts(pieces)
         spans = self.detect(joined)
         if not spans:
             return list(pieces)
-        bounds = []
-        pos = 0
-        for p in pieces:
-            bounds.append((pos, pos + len(p)))
-            pos += len(p) + len(PART_SEP)
         # per piece: (start, end, entity type, span id)
         segs: list[list[tuple[int, int, str, int]]] = [[] for _ in pieces]
         for n, sp in enumerate(spans):
@@ -179,12 +206,13 @@ class Masker:
         if not spans:
             return text
         return self._rewrite(text, [(sp.start, sp.end, sp.entity_type, n)
-                                    for n, sp in enumerate(spans)], set(), decode=True)
+                                    for n, sp in enumerate(spans)], set())
 
-    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int],
-                 decode: bool = False) -> str:
-        """Apply the replacements of ``segs`` to ``text``, JSON-safely. ``decode``: values inside
-        top-level JSON strings go to the vault decoded (restored JSON-escaped)."""
+    def _rewrite(self, text: str, segs: list[tuple[int, int, str, int]], counted: set[int]) -> str:
+        """Apply the replacements of ``segs`` to ``text``, JSON-safely. A value inside a
+        top-level JSON string goes to the vault decoded one level (what the string says) with
+        the form it was written in; a JSON number goes as its literal and is written quoted
+        (restored bare)."""
         lits = json_literals(text) if ("{" in text or "[" in text) else []
         edits: list[tuple[int, int, str]] = []
         for s, e, etype, sid in segs:
@@ -192,16 +220,20 @@ class Masker:
                 value = text[a:b]
                 if not value.strip():
                     continue
-                if decode and "\\" in value and _in_top_string(lits, a, b):
+                written = None
+                if not quote and "\\" in value and _in_top_string(lits, a, b):
                     try:
-                        value = json.loads(f'"{value}"')
+                        written, value = value, json.loads(f'"{value}"')
                     except ValueError:
-                        pass
-                rep = self._replacement(etype, value, count=sid not in counted)
+                        written = None
+                rep = self._replacement(etype, value, count=sid not in counted, written=written,
+                                        number=bool(quote))
                 counted.add(sid)
                 if rep is None:
                     continue
-                edits.append((a, b, f"{quote}{rep}{quote}" if quote else rep))
+                if quote and not (rep.isdigit() and rep[0] != "0"):
+                    rep = f"{quote}{rep}{quote}"  # a number stays one where the fake is one
+                edits.append((a, b, rep))
         out = text
         last = len(text) + 1
         for a, b, rep in sorted(set(edits), reverse=True):

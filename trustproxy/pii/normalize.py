@@ -7,15 +7,19 @@ original character expanded to several under NFKC, and leaves out dropped charac
 trail the span). The view is only ever read by detectors; nothing rewrites the caller's text
 from it.
 
+Two phases: first per original character, then structural edits on the result (so an
+invisible character inside a value does not hide its shape from them).
+
 Per original character, in order:
 
 - Unicode format characters (category Cf: zero-width space/joiners, BOM, soft hyphen, bidi
   marks), variation selectors, and control characters other than whitespace (C0, DEL, C1 —
-  on the all-ASCII path too) are dropped;
+  on the all-ASCII path too) are dropped, and so are a vertical tab or form feed inside a token;
 - a combining mark (Mn/Me) is composed with its base when NFC knows the result
   (``e`` + U+0301 -> ``é``) and dropped otherwise (``4`` + U+20E3 keycap -> ``4``, ``曹`` +
-  U+0327 -> ``曹``); marks of scripts that write vowels with them (Devanagari, Arabic, Thai ...)
-  are kept;
+  U+0327 -> ``曹``), and always dropped inside a token that holds a digit or an ``@`` (an
+  address, IBAN or id: ``yahoo.co`` + U+0301 + ``m`` -> ``yahoo.com``); marks of scripts that
+  write vowels with them (Devanagari, Arabic, Thai ...) are kept;
 - every dash / minus sign (category Pd, U+2212 ...) becomes ``-``; every space separator (NBSP,
   thin space, ideographic space ...) becomes `` ``; line/paragraph separators become ``\\n``;
 - decimal digits of any script (``unicodedata.decimal``) become ASCII digits;
@@ -27,11 +31,15 @@ Then evasions that split or glue a value are undone:
   closes a word (alphanumeric on exactly one side) are dropped, so ``**123**-45-6789`` reads
   ``123-45-6789``; a ``*`` between two alphanumerics (``2*3``) stays. ``_`` emphasis is dropped
   only as a pair on one line (``_078-05-1120_``): a lone ``_`` is part of identifiers.
-- A run of white space holding a line break or TAB between two digits (``0566\\n5566``,
-  ``4000\\t0566``) reads as one space (none next to a ``-``); a line break inside an e-mail
-  address (``ana.ruiz@exa\\r\\nmple.com``) or between two fragments of a key or id (both sides
-  hold digits and letters, or inner capitals: ``AKIAG7NS\\nNX65``) is dropped; a TAB or a single
-  line break between words reads as a space (``Diane\\tHouston``).
+- A TAB between two digits reads as a space; a line break between two digits reads as a
+  space where it sits between digit groups (``0566\\n5566`` in ``4000 0566\\n5566 5556``) and
+  is dropped where it cuts a group or an ungrouped run (``657-73-164\\n5``, ``95\\r\\n1807739136``)
+  or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``;
+  not after a plain word before a whole one: ``write to\\nana@example.com``)
+  or between two fragments of a key or id (both sides hold digits and letters, or inner
+  capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
+  ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
+  as a space (``Diane\\tHouston``, ``Peter\\r\\nWood``).
 - Digits spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``), seven or more, are
   closed up (dashes kept).
 - JSON escapes in text (a JSON document pasted into a message, or escaped inside a JSON
@@ -48,14 +56,14 @@ import unicodedata
 
 import regex
 
-__all__ = ["normalize", "to_original"]
+__all__ = ["normalize", "to_original", "fold_view"]
 
 _EXTRA_DASHES = frozenset("\u2212\u2043\ufe63\uff0d\u02d7\u2796")
 _KEEP_CONTROLS = frozenset("\t\n\r\f\v")
 
 # ASCII text needs the slow path only if one of these occurs.
 _ASCII_TRIGGERS = regex.compile(
-    r"[\x00-\x08\x0e-\x1f\x7f*_]"            # controls, emphasis
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f*_]"    # controls, emphasis
     r"|\d-?[ \t]*[\r\n\t]"                    # a break right after a digit
     r"|[\r\n][^\s@]*@|@[^\s@]*[\r\n]"          # a break inside an address (pre-check)
     r"|(?<![\w])\d[ ]\d[ ]\d"                 # spaced digits
@@ -63,18 +71,20 @@ _ASCII_TRIGGERS = regex.compile(
     r"|\\[\"nrtu]"                           # JSON escapes in text
     r"|\S(?:\r\n|\r|\n|\t)[ \t]*\S"              # a line break or TAB inside a line of text
 )
+_ASCII_CONTROLS = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _JSON_ESCAPE = regex.compile(r'\\+(?=")|\\+[nrt]|\\+u[0-9a-fA-F]{4}')
 # scripts whose combining marks are letters' vowel signs: kept
 _MARK_SCRIPTS = ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU",
                  "KANNADA", "MALAYALAM", "SINHALA", "THAI", "LAO", "TIBETAN", "MYANMAR", "KHMER",
                  "ARABIC", "HEBREW", "SYRIAC", "THAANA", "HANGUL", "ETHIOPIC")
 _BREAK_DIGITS = regex.compile(r"(?<=\d-?)[ \t]*[\r\n\t][ \t\r\n]*(?=-?\d)")
+# ASCII: a CJK word on the line before an address (``杨萍\\nmindong@...``) is no part of it
 _BREAK_EMAIL = regex.compile(
-    r"(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
-_EMAIL = regex.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
+    r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
+_EMAIL = regex.compile(r"(?a)[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
 _SPACED_DIGITS = regex.compile(r"(?<![\w.,])(?:\d(?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){6,}\d(?![\w])")
-_GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=\d(?:[\d\-./ ]?\d){6,}(?![A-Za-z0-9]))")
+_GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=(\d(?:[\d\-./ ]?\d){6,})(?![A-Za-z0-9]))")
 # a label glued to the value it names ("ibanNL30...", "IBANES05...", "emailana@...")
 _GLUED_LABEL = regex.compile(
     r"(?<![A-Za-z0-9])(?i:iban|ssn|tel|phone|mobile|card|dob|mrn|acct|email|mail|cpf|dni|nie|bsn|"
@@ -89,6 +99,9 @@ _UNDERSCORE_PAIR = regex.compile(r"(?<![A-Za-z0-9_])(_+)(?=[^\s_])([^\n_]*?[^\s_
 
 
 # the start of a new log line or list item, never the tail of a wrapped key
+# the first token of a line that starts something new, not the tail of a wrapped key: a
+# dotted name (``sqlalchemy.exc.OperationalError:``) or a label (``Error:``)
+_NEW_TOKEN = regex.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+:?(?!\S)|[^\s:]+:(?!\S)")
 _LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z_]{2,}=")
 
 
@@ -101,13 +114,66 @@ def _randomish(tok: str) -> bool:
     """A fragment of a key, token or id: digits with letters, or mixed case past the first
     letter, or base64/hex punctuation; not a plain word."""
     t = tok.strip("\"'`,;()[]{}<>")
-    if len(t) < 3:
-        return False
+    if len(t) < 3 or "," in t or ";" in t:
+        return False  # a CSV row or a list (``no.,IBAN``), not a piece of one key
     has_digit = any(c.isdigit() for c in t)
     has_alpha = any(c.isalpha() for c in t)
     inner_upper = any(c.isupper() for c in t[1:]) and any(c.islower() for c in t)
-    return (has_digit and has_alpha) or inner_upper or (has_digit and len(t) >= 4) \
+    return (has_digit and has_alpha) or inner_upper \
         or any(c in "+/=_^$%&#!" for c in t) and has_alpha
+
+
+def _caps_key(a: str, b: str) -> bool:
+    """Two capitals-and-digits pieces of one key (``AKIACI`` + ``Y7MUBSXBILFKDY``)."""
+    return all(x.isascii() and x.isalnum() and not any(c.islower() for c in x) for x in (a, b)) \
+        and len(a) + len(b) >= 16 and any(c.isdigit() for c in a + b)
+
+
+_GROUP_BEFORE = regex.compile(r"(?:^|[^\d])\d{1,5}[ .\-/]\d{2,5}$")
+_GROUP_AFTER = regex.compile(r"\d{2,5}[ .\-/]\d{1,5}(?:[^\d]|$)")
+
+
+def _between_groups(text: str, s: int, e: int) -> bool:
+    """Whether the line break at ``[s, e)`` between two digits sits between digit groups
+    (``4000 0566\\n5566 5556``: reads as a space) rather than inside one (``657-73-164\\n5``,
+    ``95\\n1807739136``: the digits join)."""
+    before = text[max(0, s - 12):s].rstrip(" \t")
+    after = text[e:e + 12]
+    left = len(before) - len(before.rstrip("0123456789"))
+    right = len(after) - len(after.lstrip("0123456789"))
+    if left < 2 or right < 2:
+        return False
+    return _GROUP_BEFORE.search(before) is not None or _GROUP_AFTER.match(after) is not None
+
+
+def _code_token(text: str, i: int) -> bool:
+    """Whether the token around ``text[i]`` holds a digit or an ``@``: an address, an id or a
+    code, where a combining mark is noise to drop (``yahoo.co\u0301m``, ``N\u0327L23...``)
+    rather than an accent to compose (``Le\u0301na``)."""
+    a = i
+    while a > 0 and not text[a - 1].isspace() and i - a < 64:
+        a -= 1
+    b = i
+    while b < len(text) and not text[b].isspace() and b - i < 64:
+        b += 1
+    return any(ch == "@" or ch.isdigit() for ch in text[a:b])
+
+
+def _continued(text: str, k: int, drop: set[int]) -> bool:
+    """Whether the token ending at ``k`` goes on after a dropped line break (a wrapped key:
+    ``cf41556884\\n402fab...`` is one hex token, not the label ``cf`` glued to a number)."""
+    if k not in drop:
+        return False
+    while k < len(text) and k in drop:
+        k += 1
+    return k < len(text) and text[k].isalnum()
+
+
+def _stub(short: str, long: str) -> bool:
+    """A one- or two-character piece of a long key cut off by a line break: ``A`` +
+    ``KIAIDX4Q2RYG3ECPRWA``, ``hf_FCuJW...Un`` + ``y``."""
+    return 1 <= len(short) <= 2 and short.isascii() and short.isalnum() \
+        and len(long.strip("\"'`,;()[]{}<>")) >= 12 and _randomish(long)
 
 
 def _is_vs(c: str) -> bool:
@@ -181,15 +247,19 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
         for m in _BREAK_DIGITS.finditer(text):
             s, e = m.span()
             dash = text[s - 1:s] == "-" or text[e:e + 1] == "-"
-            if dash:
-                drop.update(range(s, e))
+            if dash or ("\t" not in m.group() and not _between_groups(text, s, e)):
+                drop.update(range(s, e))   # a number broken inside a group: one run again
             else:
                 repl[s] = " "
                 drop.update(range(s + 1, e))
         if "@" in text:
             for m in _BREAK_EMAIL.finditer(text):
-                if _EMAIL.fullmatch(m.group(1) + m.group(3).rstrip(".")) \
-                        and not _EMAIL.fullmatch(m.group(1)):  # a whole address before the break stays
+                g1, g3 = m.group(1), m.group(3).rstrip(".")
+                if _EMAIL.fullmatch(g1 + g3) and not _EMAIL.fullmatch(g1) \
+                        and ("@" in g1 or g3.startswith("@") or not _EMAIL.fullmatch(g3)
+                             or not g1.isalpha()):
+                    # a whole address before the break stays; a plain word before a whole
+                    # address is the prose it was wrapped in ("write to\nana@example.com")
                     drop.update(range(m.start(2), m.end(2)))
         for m in _BREAK_TOKEN.finditer(text):
             a, b = m.start(2), m.end(2)
@@ -197,11 +267,13 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 continue
             if "@" in m.group(1) or "@" in m.group(3):
                 continue  # addresses: joined above only when the halves make one address
-            if _randomish(m.group(1)) and _randomish(m.group(3)) and not _LINE_START.match(m.group(3)):
+            g1, g3 = m.group(1), m.group(3)
+            if not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3) and (
+                    _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)
+                    or _caps_key(g1, g3)):
                 drop.update(range(a, b))      # a key or id wrapped mid-token
-            elif text[a] == "\t" or ("\n" in m.group(2)) and m.group(2).count("\n") == 1 \
-                    and "\r\n" not in m.group(2) and "\n\n" not in m.group(2):
-                repl[a] = " "                # a wrapped line or a TAB between words
+            elif text[a] == "\t" or m.group(2).count("\n") == 1 and "\n\n" not in m.group(2):
+                repl[a] = " "                # a wrapped line (LF or CRLF) or a TAB between words
                 drop.update(range(a + 1, b))
     for m in _SPACED_DIGITS.finditer(text):
         for k in range(m.start(), m.end()):
@@ -209,7 +281,8 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 drop.add(k)
     for m in _GLUED.finditer(text):
         if not (_IBAN_LIKE.match(text, m.start())
-                or _IBAN_LIKE.match(text, max(m.start(), m.end() - 2))):
+                or _IBAN_LIKE.match(text, max(m.start(), m.end() - 2))) \
+                and not _continued(text, m.end(1), drop):
             insert.add(m.end())
     for m in _GLUED_LABEL.finditer(text):
         insert.add(m.end())
@@ -268,34 +341,78 @@ def normalize(text: str) -> tuple[str, list[int]]:
     return norm, [o1[i] for i in o2]
 
 
+def fold_view(text: str) -> tuple[str, list[int]]:
+    """A light view for reading structure (JSON syntax, CSV rows, ``key=value`` and
+    ``Label: value`` lines): only the per-character folds (invisible and control characters
+    dropped, marks composed, forms folded) and ``_emphasis_`` pairs dropped; line breaks, JSON
+    escapes and spacing stay where they are, so lines and JSON stay what they were. (Not
+    cached: nothing here keeps a caller's text after the call.)"""
+    ascii_text = text.isascii()
+    if ascii_text and not _ASCII_CONTROLS.search(text) and "_" not in text:
+        return text, list(range(len(text) + 1))
+    folded, o1 = _fold(text, ascii_text)
+    if "_" not in folded:
+        return folded, o1
+    drop: set[int] = set()
+    for m in _UNDERSCORE_PAIR.finditer(folded):
+        drop.update(range(m.start(1), m.end(1)))
+        drop.update(range(m.start(3), m.end(3)))
+    if not drop:
+        return folded, o1
+    keep = [i for i in range(len(folded)) if i not in drop]
+    return "".join(folded[i] for i in keep), [o1[i] for i in keep] + [len(text)]
+
+
 def _normalize(text: str) -> tuple[str, list[int]]:
     ascii_text = text.isascii()
     if ascii_text and not _ASCII_TRIGGERS.search(text):
         return text, list(range(len(text) + 1))
-    drop, repl, insert = _edits(text)
-    if ascii_text and not drop and not repl and not insert and not regex.search(
-            r"[\x00-\x08\x0e-\x1f\x7f]", text):
-        return text, list(range(len(text) + 1))
+    # 1. per character: invisible characters dropped, marks composed, forms folded
+    folded, o1 = _fold(text, ascii_text)
+    # 2. structural edits on the folded text, so an invisible character inside a value does
+    #    not hide its shape from them (``FR81\ufe0e 3338 ...`` is an IBAN, not a glued label)
+    drop, repl, insert = _edits(folded)
+    if not drop and not repl and not insert:
+        return folded, o1
     out: list[str] = []
     offsets: list[int] = []
-    base_ascii = False   # the last kept character is an ASCII base a mark may attach to
-    for i, c in enumerate(text):
+    for i, c in enumerate(folded):
         if i in insert:
             out.append(" ")
-            offsets.append(i)
-            base_ascii = False
+            offsets.append(o1[i])
         if i in drop:
             continue
         r = repl.get(i)
         if r is not None:
             out.append(r)
-            offsets.extend([i] * len(r))
-            base_ascii = False
+            offsets.extend([o1[i]] * len(r))
             continue
+        out.append(c)
+        offsets.append(o1[i])
+    offsets.append(len(text))
+    return "".join(out), offsets
+
+
+_VT_FF = frozenset("\v\f")
+
+
+def _fold(text: str, ascii_text: bool) -> tuple[str, list[int]]:
+    """Phase 1 of :func:`_normalize`: the per-character folds (see the module docstring);
+    the offset map has ``len(out) + 1`` entries."""
+    if ascii_text and not _ASCII_CONTROLS.search(text):
+        return text, list(range(len(text) + 1))
+    out: list[str] = []
+    offsets: list[int] = []
+    base_ascii = False   # the last kept character is an ASCII base a mark may attach to
+    n = len(text)
+    for i, c in enumerate(text):
         o = ord(c)
         if o < 0x80:
             if o < 0x20 and c not in _KEEP_CONTROLS or o == 0x7F:
                 continue
+            if c in _VT_FF and 0 < i < n - 1 and not text[i - 1].isspace() \
+                    and not text[i + 1].isspace():
+                continue  # a vertical tab or form feed inside a token: a control, not a break
             out.append(c)
             offsets.append(i)
             base_ascii = True
@@ -303,7 +420,7 @@ def _normalize(text: str) -> tuple[str, list[int]]:
         cat = unicodedata.category(c)
         if cat in ("Mn", "Me") and not _is_vs(c) and base_ascii and out:
             composed = unicodedata.normalize("NFC", out[-1] + c)
-            if len(composed) == 1:
+            if len(composed) == 1 and not _code_token(text, i):
                 out[-1] = composed
             continue  # a mark on an ASCII base: composed or dropped, never kept loose
         folded = _fold_char(c)

@@ -255,8 +255,11 @@ def json_literals(text: str) -> list[JsonLiteral]:
 # --- key=value, "Label: value", CSV ---------------------------------------------------------
 
 _KV = regex.compile(
-    r"""(?<![\w.\-])(?:export\s+)?([A-Za-z_\u00c0-\u024f][\w.\-]{0,48}|"[^"\n]{1,48}"|'[^'\n]{1,48}')"""
-    r"""[ \t]*(=|:)[ \t]*(?:"([^"\n]{0,256})"|'([^'\n]{0,256})'|([^\s"'&;,|()\[\]{}<>]{1,256}))""")
+    r"""(?<![\w.\-])(?:export\s+)?([A-Za-z_\u00c0-\u024f][\w.\-]{0,48}\#?|"[^"\n]{1,48}"|'[^'\n]{1,48}')"""
+    r"""[ \t]*(=|:)[ \t]*(?:"([^"\n]{0,256})"|'([^'\n]{0,256})'|"""
+    # a bare value; ``&``, ``;`` and ``,`` inside it (``p=_8&Rcd``) unless they separate the
+    # next ``key=`` (a query string, cookies) or end it
+    r"""((?:[^\s"'&;,|()\[\]{}<>]|[&;,](?![\s&;,]|[\w.\-]+=|$)){1,256}))""")
 _YAML_LINE = regex.compile(r"(?m)^[ \t\-]*([A-Za-z_][\w.\-]{0,48})[ \t]*:[ \t]+(?![\"'{\[|>&*])([^\n#]*?[^\s#])[ \t]*\r?$")
 _LABEL_LINE = regex.compile(
     r"(?m)^[ \t\-*#>]*([^\W\d][\w .'/#\-]{0,40}?)[ \t]*(?:[:=]|：)[ \t]*([^\n]{1,256}?)[ \t]*$")
@@ -333,6 +336,18 @@ def _csv_fields(text: str) -> Iterator[Field]:
         while j < len(lines):
             rstart, row = lines[j]
             rc = _split_cells(row.rstrip("\r"), delim)
+            used = 1
+            # a row continued on the next line(s): a quoted cell holding a line break, or a
+            # cell cut by one (the row is short by exactly what the next line brings)
+            while used < 4 and j + used < len(lines) and (
+                    row.count('"') % 2 == 1 or len(rc) < len(cells)):
+                longer = row + "\n" + lines[j + used][1]
+                lc = _split_cells(longer.rstrip("\r"), delim)
+                if len(lc) > len(cells):
+                    break
+                row, rc, used = longer, lc, used + 1
+                if len(rc) == len(cells) and row.count('"') % 2 == 0:
+                    break
             if len(rc) != len(cells):
                 break
             for key, (a, b) in zip(keys, rc):
@@ -341,7 +356,7 @@ def _csv_fields(text: str) -> Iterator[Field]:
                 e = len(v.rstrip(" \t\""))
                 if e > s:
                     yield Field(key, rstart + a + s, rstart + a + e, "bare")
-            j += 1
+            j += used
         i = j if j > i + 1 else i + 1
 
 
@@ -364,7 +379,29 @@ def _split_cells(line: str, delim: str) -> list[tuple[int, int]]:
 
 def fields(text: str) -> list[Field]:
     """Every labelled value in ``text``: JSON members (nested and escaped JSON too), CSV cells
-    under their header, ``key=value`` and ``Label: value`` pairs."""
+    under their header, ``key=value`` and ``Label: value`` pairs.
+
+    Read on the normalised view that keeps structure (:func:`~trustproxy.pii.normalize.fold_view`):
+    a zero-width character, control character, soft hyphen, ``_emphasis_`` or line break inside
+    a key, a label or a value does not cut the value short or hide its key; positions are
+    mapped back to ``text`` (a field covers the whole original extent of its value)."""
+    from trustproxy.pii.normalize import fold_view
+
+    view, offsets = fold_view(text)
+    found = _fields(view)
+    if view is text or view == text:
+        return found
+    out = []
+    for f in found:
+        if f.end > f.start:
+            a, b = offsets[f.start], offsets[f.end - 1] + 1
+        else:
+            a = b = offsets[f.start]
+        out.append(Field(f.key, a, b, f.kind))
+    return out
+
+
+def _fields(text: str) -> list[Field]:
     out: list[Field] = []
     covered: list[tuple[int, int]] = []
     if "{" in text or "[" in text:

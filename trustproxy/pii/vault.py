@@ -26,6 +26,14 @@ Other surfaces: ``redact`` gives ``<TYPE>`` (irreversible); ``hash`` gives
 ``TYPE\\x1fvalue``), stable across requests with the same key and never restored;
 ``synthetic`` gives a realistic fake value, restored exactly (case-sensitive, on word
 boundaries).
+
+JSON: a value the caller wrote inside a JSON string is kept decoded (one level: what the string
+means) together with how it was written (``written``); where a reply puts it back inside a JSON
+string it is given back exactly as written (or JSON-escaped if it was never written escaped
+and would otherwise break the string). A JSON *number* the caller wrote gets a placeholder of
+its own (:meth:`Vault.mask_number`): the provider sees it quoted (``"<CREDIT_CARD_1>"``: the JSON
+stays valid), and the quoted placeholder restores to the bare number, so the caller's JSON
+comes back as it was written.
 """
 
 from __future__ import annotations
@@ -101,6 +109,9 @@ class Vault:
         self._next: dict[str, int] = {}
         self._placeholder_of: dict[tuple[str, str], str] = {}   # (type, value) -> key
         self._value_of_key: dict[str, str] = {}                 # "PERSON_1" -> value
+        self._written: dict[str, str] = {}                      # key -> as written in a JSON string
+        self._number_of: dict[tuple[str, str], str] = {}        # (type, JSON number) -> key
+        self._number_keys: set[str] = set()
         self._fake_of: dict[tuple[str, str], str] = {}          # (type, value) -> fake
         self._value_of_fake: dict[str, str] = {}                # fake -> value
         self._fake_initials: set[str] = set()
@@ -113,22 +124,42 @@ class Vault:
 
     # -- replacing -------------------------------------------------------------------------
 
-    def mask(self, entity_type: str, value: str) -> str:
-        """The reversible placeholder ``<TYPE_N>`` for ``value``."""
+    def mask(self, entity_type: str, value: str, *, written: str | None = None) -> str:
+        """The reversible placeholder ``<TYPE_N>`` for ``value``. ``written``: the value as the
+        caller wrote it inside a JSON string (escaped), when ``value`` is its decoded form."""
         etype = self._type(entity_type)
         key = self._placeholder_of.get((etype, value))
         if key is None:
-            n = self._next.get(etype, 0)
-            while True:
-                n += 1
-                key = f"{etype}_{n}"
-                if key not in self._taken and key not in self._value_of_key:
-                    break
-            self._next[etype] = n
+            key = self._new_key(etype)
             self._placeholder_of[(etype, value)] = key
             self._value_of_key[key] = value
             self._remember(etype, value)
+        if written is not None and key not in self._written:
+            self._written[key] = written
         return f"<{key}>"
+
+    def mask_number(self, entity_type: str, literal: str) -> str:
+        """The placeholder for a JSON number literal (``4000056655665556``): a key of its own,
+        written quoted by the caller of this method; ``"<KEY>"`` restores to the bare literal."""
+        etype = self._type(entity_type)
+        key = self._number_of.get((etype, literal))
+        if key is None:
+            key = self._new_key(etype)
+            self._number_of[(etype, literal)] = key
+            self._value_of_key[key] = literal
+            self._number_keys.add(key)
+            self._remember(etype, literal)
+        return f"<{key}>"
+
+    def _new_key(self, etype: str) -> str:
+        n = self._next.get(etype, 0)
+        while True:
+            n += 1
+            key = f"{etype}_{n}"
+            if key not in self._taken and key not in self._value_of_key:
+                break
+        self._next[etype] = n
+        return key
 
     def mask_bare(self, entity_type: str, value: str) -> str:
         """The placeholder without brackets (``PERSON_1``) for a field that allows only
@@ -204,15 +235,12 @@ class Vault:
         if version == self._version:
             return compiled
         alts = []
+        if self._number_keys:
+            # a number's placeholder inside JSON quotes (any escaping level): the bare literal
+            alts.append(rf"(?P<num>(?P<q>\\{{0,8}}\")(?ai:(?:{_OPEN_RE})(?P<nbody>{_PAD}(?:"
+                        + self._kinds(self._number_keys) + rf"){_PAD})(?:{_CLOSE_RE}))(?P=q))")
         if self._value_of_key:
-            by_type: dict[str, list[str]] = {}
-            for key in self._value_of_key:
-                etype, _, n = key.rpartition("_")
-                by_type.setdefault(etype, []).append(n)
-            kinds = "|".join(
-                _SEP.join(re.escape(w) for w in etype.split("_"))
-                + _SEP + "(?:" + "|".join(sorted(ns, key=lambda s: (-len(s), s))) + ")"
-                for etype, ns in sorted(by_type.items()))
+            kinds = self._kinds(self._value_of_key)
             alts.append(rf"(?P<ph>(?ai:(?:{_OPEN_RE})(?P<body>{_PAD}(?:{kinds}){_PAD})"
                         rf"(?:{_CLOSE_RE})))")
         if self._value_of_fake:
@@ -222,9 +250,32 @@ class Vault:
         self._compiled = (self._version, compiled)
         return compiled
 
-    def replacement(self, m: re.Match[str], json_escape: bool = False) -> str:
-        """The original for a match of :meth:`pattern` (the match itself if unknown)."""
-        syn = m.groupdict().get("syn")
+    @staticmethod
+    def _kinds(keys: Iterable[str]) -> str:
+        by_type: dict[str, list[str]] = {}
+        for key in keys:
+            etype, _, n = key.rpartition("_")
+            by_type.setdefault(etype, []).append(n)
+        return "|".join(
+            _SEP.join(re.escape(w) for w in etype.split("_"))
+            + _SEP + "(?:" + "|".join(sorted(ns, key=lambda s: (-len(s), s))) + ")"
+            for etype, ns in sorted(by_type.items()))
+
+    def replacement(self, m: re.Match[str], json_escape: bool = False, *,
+                    in_string: bool = False) -> str:
+        """The original for a match of :meth:`pattern` (the match itself if unknown).
+        ``json_escape``: the match stands inside JSON (tool-call arguments): the value as the
+        caller wrote it in a JSON string, or JSON-escaped. ``in_string``: the match stands in
+        what looks like a JSON string in prose: as written in a JSON string if it was, else
+        as written, JSON-escaped only if it holds a quote or a backslash (it would end or
+        break the string)."""
+        gd = m.groupdict()
+        if gd.get("num") is not None:
+            key = canonical_key(gd["nbody"])
+            value = self._value_of_key.get(key) if key in self._number_keys else None
+            return m.group(0) if value is None else value
+        syn = gd.get("syn")
+        key = None
         if syn is not None:
             value = self._value_of_fake.get(syn)
         else:
@@ -232,7 +283,16 @@ class Vault:
             value = self._value_of_key.get(key) if key else None
         if value is None:
             return m.group(0)
-        return json.dumps(value, ensure_ascii=False)[1:-1] if json_escape else value
+        if key in self._number_keys:
+            return value  # a number's placeholder outside quotes: the literal
+        if json_escape or in_string:
+            written = self._written.get(key) if key else None
+            if written is not None:
+                return written
+            if in_string and '"' not in value and "\\" not in value:
+                return value
+            return json.dumps(value, ensure_ascii=False)[1:-1]
+        return value
 
     # -- questions -------------------------------------------------------------------------
 
@@ -256,6 +316,11 @@ class Vault:
         return self._value_of_key.keys()
 
     @property
+    def number_keys(self) -> AbstractSet[str]:
+        """Keys of placeholders that stand for JSON numbers (restored unquoted; a live view)."""
+        return self._number_keys
+
+    @property
     def fakes(self) -> KeysView[str]:
         """The synthetic values this vault restores (a live view)."""
         return self._value_of_fake.keys()
@@ -275,7 +340,7 @@ class Vault:
         for key in self._value_of_key:
             words = key.split("_")
             inner = sum(map(len, words)) + 3 * (len(words) - 1) + 8
-            longest = max(longest, inner + 2 * _MAX_DELIM)
+            longest = max(longest, inner + 2 * _MAX_DELIM + (18 if key in self._number_keys else 0))
         for fake in self._value_of_fake:
             longest = max(longest, len(fake))
         self._surface_len = (self._version, longest)
@@ -288,6 +353,9 @@ class Vault:
         self._next.clear()
         self._placeholder_of.clear()
         self._value_of_key.clear()
+        self._written.clear()
+        self._number_of.clear()
+        self._number_keys.clear()
         self._fake_of.clear()
         self._value_of_fake.clear()
         self._fake_initials.clear()

@@ -10,6 +10,11 @@ end closes it (a JSON string holds no raw line break), so a stray quote in prose
 line at most; escaping a value without ``"``, ``\\`` or control characters changes nothing.
 Only a possible placeholder prefix inside a string is held back (at most the vault's longest
 surface), so the output for any chunking equals the output for the whole text.
+
+A value goes back as the caller wrote it: escaped as it was in the caller's own JSON string, or,
+if the caller wrote it outside JSON (a quoted CSV cell, a shell argument), unchanged unless it
+holds a quote or a backslash. A quoted placeholder of a JSON number (``"<CREDIT_CARD_1>"``, or
+``\\"<CREDIT_CARD_1>\\"`` one level down) becomes the bare number again.
 """
 
 from __future__ import annotations
@@ -46,12 +51,23 @@ class JsonStringRestorer:
         limit = self._vault.max_surface_len
         out: list[str] = []
         i, n = 0, len(s)
+        numbers = pattern is not None and bool(self._vault.number_keys)
         while i < n:
             ch = s[i]
+            if numbers and not self._esc and ch in '"\\':
+                # a JSON number's placeholder, quoted at any level: the bare number, quotes
+                # and all (the string state is the same after it as before)
+                m = pattern.match(s, i)  # type: ignore[union-attr]
+                if m is not None and m.group("num") is not None:
+                    out.append(self._vault.replacement(m))
+                    i = m.end()
+                    continue
+                if not final and n - i <= limit:
+                    break
             if self._in and not self._esc and pattern is not None and ch in _OPEN_CHARS:
                 m = pattern.match(s, i)
                 if m is not None:
-                    out.append(self._vault.replacement(m, json_escape=True))
+                    out.append(self._vault.replacement(m, in_string=True))
                     i = m.end()
                     continue
                 if not final and n - i <= limit:

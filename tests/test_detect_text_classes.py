@@ -1,0 +1,276 @@
+"""Issue 11, text slice: normalisation, structure-aware detection, write-back and restore.
+
+Table-driven, one row per class, each with a counter-example that must stay unmasked; through
+the real masker and detector, and once end-to-end through the proxy with the echoing fake.
+Values are made up; they show the class, not corpus cases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trustproxy.pii.detector import Detector, get_detector
+from trustproxy.pii.masker import Masker
+from trustproxy.pii.normalize import normalize
+from trustproxy.pii.restore import StreamRestorer
+from trustproxy.pii.structure import fields
+from trustproxy.pii.vault import Vault
+from trustproxy.policy.loader import load_policy_dir
+from trustproxy.policy.schema import Policy
+from trustproxy.server.json_context import JsonStringRestorer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ---- restore: values come back as the caller wrote them (no detector needed) ---------------
+
+def _content(vault: Vault, text: str) -> str:
+    out = text
+    for f in (JsonStringRestorer(vault), StreamRestorer(vault)):
+        out = f.feed_sync(out) + f.finish_sync()
+    return out
+
+
+def _args(vault: Vault, text: str) -> str:
+    f = StreamRestorer(vault, json_escape=True)
+    return f.feed_sync(text) + f.finish_sync()
+
+
+def _split_content(vault: Vault, text: str, i: int, j: int) -> str:
+    chain = [JsonStringRestorer(vault), StreamRestorer(vault)]
+    out = ""
+    for piece in (text[:i], text[i:j], text[j:]):
+        x = piece
+        for f in chain:
+            x = f.feed_sync(x)
+        out += x
+    tail = ""
+    for f in chain:
+        tail = f.feed_sync(tail) + f.finish_sync() if tail else f.finish_sync()
+    return out + tail
+
+
+# (how the vault learnt the value, reply text with its placeholder, what the client must get)
+RESTORE: list[tuple[str, str, str]] = [
+    # written escaped inside the caller's JSON string: back exactly as written, not escaped twice
+    ("written:ana\x05@example.com|ana\\u0005@example.com", '{"email": "<E>"}',
+     '{"email": "ana\\u0005@example.com"}'),
+    ("written:-----BEGIN KEY-----\nAbC\n-----END KEY-----|-----BEGIN KEY-----\\nAbC\\n-----END KEY-----",
+     '{"key": "<E>"}', '{"key": "-----BEGIN KEY-----\\nAbC\\n-----END KEY-----"}'),
+    # a non-canonical escape the caller used stays theirs
+    ("written:Jos\u00e9 Ruiz|Jos\\u00e9 Ruiz", '{"to": "<E>"}', '{"to": "Jos\\u00e9 Ruiz"}'),
+    # written raw outside JSON (a quoted CSV cell, a shell argument): raw again
+    ("raw:070-27\r\n45-6886", 'Phone\n"<E>",x', 'Phone\n"070-27\r\n45-6886",x'),
+    # ... but a quote or backslash would break a JSON string: escaped (counter-example to the above)
+    ('raw:Ann "B" Lee', '{"to": "<E>"}', '{"to": "Ann \\"B\\" Lee"}'),
+    # prose stays prose
+    ("raw:Ana\nRuiz", "call <E> today", "call Ana\nRuiz today"),
+    # a JSON number comes back a number, at the top level and one level of escaping down
+    ("number:4000056655665556", '{"card": "<E>", "n": 3}', '{"card": 4000056655665556, "n": 3}'),
+    ("number:4000056655665556", '{"body": "{\\"card\\": \\"<E>\\"}"}', '{"body": "{\\"card\\": 4000056655665556}"}'),
+    # counter-example: a string value's placeholder in quotes keeps its quotes
+    ("raw:4000056655665556", '{"card": "<E>"}', '{"card": "4000056655665556"}'),
+]
+
+
+def _learn(vault: Vault, how: str) -> str:
+    kind, _, rest = how.partition(":")
+    if kind == "number":
+        return vault.mask_number("CREDIT_CARD", rest)
+    if kind == "written":
+        value, _, written = rest.partition("|")
+        return vault.mask("SECRET", value, written=written)
+    return vault.mask("SECRET", rest)
+
+
+@pytest.mark.parametrize("how,reply,want", RESTORE)
+def test_restore_as_written(how: str, reply: str, want: str) -> None:
+    vault = Vault()
+    ph = _learn(vault, how)
+    text = reply.replace("<E>", ph)
+    assert _content(vault, text) == want
+    for i in range(len(text) + 1):          # any chunking of a stream gives the same
+        for j in range(i, len(text) + 1, 5):
+            v2 = Vault()
+            _learn(v2, how)
+            assert _split_content(v2, text, i, j) == want, (i, j)
+
+
+def test_number_in_tool_arguments_every_split() -> None:
+    vault = Vault()
+    ph = vault.mask_number("CREDIT_CARD", "4000056655665556")
+    other = vault.mask("PERSON", 'Ana "A" Ruiz')
+    args = json.dumps({"card": ph, "who": other, "note": f"card {ph}"})
+    want = _args(vault, args)
+    assert json.loads(want) == {"card": 4000056655665556, "who": 'Ana "A" Ruiz',
+                                "note": "card 4000056655665556"}
+    for i in range(len(args) + 1):
+        r = StreamRestorer(vault, json_escape=True)
+        out = r.feed_sync(args[:i])
+        assert want.startswith(out)
+        out += r.feed_sync(args[i:])
+        assert out + r.finish_sync() == want, i
+
+
+# ---- normalisation and structure classes, through the real detector ------------------------
+
+@pytest.fixture(scope="module")
+def detector() -> Iterator[Detector]:
+    yield get_detector()
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy_dir(REPO / "policies")["default"].policy
+
+
+def _spans(policy: Policy, det: Detector, text: str) -> list[tuple[str, str]]:
+    m = Masker(policy, det, Vault())
+    return [(s.entity_type, text[s.start:s.end]) for s in m.detect(text)]
+
+
+# (text, type, the original value that must be covered exactly) ; counter-example (nothing found)
+DETECT: list[tuple[str, str, str, str]] = [
+    # an invisible character inside a value no longer hides its shape from the structural rules
+    ("IBAN FR81 3338 6652 8\ufe0e046 0386 3648 064 please", "IBAN_CODE",
+     "FR81 3338 6652 8\ufe0e046 0386 3648 064", "the net\xadwork is down again"),
+    # a line break inside a digit group joins the digits; between words it is no join
+    ("SSN 657-73-164\n5 on file", "US_SSN", "657-73-164\n5", "version 1.2.3\n4 items left"),
+    # CRLF between words reads like LF
+    ("Please call Peter\r\nWood tomorrow", "PERSON", "Peter\r\nWood", "Status: OK\r\nDone for today"),
+    # a one-character stub of a wrapped key; a SHA after a word on the previous line stays clean
+    ("aws key A\r\nKIAIOSFODNN7EXAMPLE rotated", "AWS_ACCESS_KEY", "A\r\nKIAIOSFODNN7EXAMPLE",
+     "commit\r\n9f2c1e7a4b3d5f6a7b8c9d0e1f2a3b4c5d6e7f80 merged"),
+    # capitals-and-digits halves of a key; capital words on two lines stay apart
+    ("aws_access_key_id: AKIACI\nY7MUBSXBILFKDY\n", "AWS_ACCESS_KEY", "AKIACI\nY7MUBSXBILFKDY",
+     "STATUS: READY\nDEPLOYMENT2 DONE"),
+    # a combining mark inside an address is noise; on a word it is an accent
+    ("mail ana.ruiz@example.co\u0301m today", "EMAIL_ADDRESS", "ana.ruiz@example.co\u0301m",
+     "the cafe\u0301 opens at 9"),
+    # a vertical tab inside a number is a control character; a form feed between words is not
+    ("card 40000566\x0b55665556 thanks", "CREDIT_CARD", "40000566\x0b55665556", "page 1 \x0c page 2"),
+    # a wrapped hex token is one token, not a label glued to a number
+    ("loaded TWILIO_AUTH_TOKEN=cf41556884\n402fab5bbdb23fc6b2d1df\nEOF", "GENERIC_SECRET",
+     "cf41556884\n402fab5bbdb23fc6b2d1df", "loaded BUILD_ID=cf41556884\nnext step"),
+    # a CSV row continued over a line break inside a quoted cell keeps its columns
+    ('Date of birth,Account no.,Email\n08/13/1983,"9262012\n835",ana@example.com', "US_BANK_NUMBER",
+     "9262012\n835", 'Build,Count\n12,"34\n56"'),
+    # a bare value keeps & that does not start the next key= ; a query string still splits
+    ("loaded SMTP_PASSWORD=_8&Rcd\x01aaLs", "PASSWORD", "_8&Rcd\x01aaLs", "GET /x?page=2&sort=asc HTTP/1.1"),
+    # a label with a control character inside it still labels its value (structure read on
+    # the folded view); the same shape under a harmless label stays
+    ("acct\x07_no: 24415520", "US_BANK_NUMBER", "24415520", "build\x07_no: 24415520"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text,etype,value,counter", DETECT)
+def test_detect_class(policy: Policy, detector: Detector, text: str, etype: str, value: str,
+                      counter: str) -> None:
+    assert (etype, value) in _spans(policy, detector, text)
+    assert _spans(policy, detector, counter) == []
+
+
+def test_structure_is_read_on_the_folded_view() -> None:
+    # a zero-width character in a CSV header, a line break in a quoted cell
+    text = 'Name,Acc\u200bount no.\nAna,"2441\n5520"\n'
+    got = [(f.key, text[f.start:f.end]) for f in fields(text)]
+    assert got == [("Name", "Ana"), ("Account no.", "2441\n5520")]
+    # lines stay lines (the view for structure keeps line breaks), JSON stays parseable
+    doc = '{"e\u200bmail": "a\\u0005b@x.com",\n "n": 1}'
+    assert [f.key for f in fields(doc)] == ["email", "n"]
+    assert normalize("a\u200bb")[0] == "ab"
+
+
+# (parts, what the provider must not see) ; counter-example parts that must pass unchanged
+PARTS: list[tuple[list[str], str, list[str]]] = [
+    # a CSV header in one part, its rows in the next
+    (["Case context:\nAccount no.,Email", "_24415520_,ana@example.com\nthanks"], "24415520",
+     ["Build,Status", "24415520,ok"]),
+    # a label awaiting its value, and the value in the next part
+    (["Account no.:", "24415520"], "24415520", ["Build no.:", "24415520"]),
+    # no word glued to the next part's first character, nothing lost
+    (["Please call Ana Ruiz", "tomorrow at noon"], "Ana Ruiz", ["Please call", "tomorrow at noon"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parts,secret,counter", PARTS)
+def test_content_parts(policy: Policy, detector: Detector, parts: list[str], secret: str,
+                       counter: list[str]) -> None:
+    vault = Vault(parts)
+    out = Masker(policy, detector, vault)._mask_pieces(parts)
+    assert secret not in "\n".join(out)
+    assert [vault.restore(p) for p in out] == parts
+    assert Masker(policy, detector, Vault(counter))._mask_pieces(counter) == counter
+
+
+# (a text as a tool result or pasted in a message) ; the value that must not reach the provider
+WRITE_BACK: list[tuple[str, str]] = [
+    (json.dumps({"ref": "DEV-1", "email": "ana\x05@example.com"}), "ana"),
+    (json.dumps({"private_key": "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yBy"
+                 "pHZpZEq2O2CKj3Ss1mP0kFjVoAoGCCqGSM49\n-----END EC PRIVATE KEY-----"}), "MHcCAQEE"),
+    (json.dumps({"contacts": {"+33\r\n2 19 84 36 92": {"status": "open"}}}), "19 84 36"),
+    (json.dumps({"card": 4000056655665556, "n": 3}), "4000056655665556"),
+    ('Phone,Name\n"+1 212\r\n555 0188",x\n', "0188"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text,secret", WRITE_BACK)
+def test_write_back_round_trip(policy: Policy, detector: Detector, text: str, secret: str) -> None:
+    vault = Vault([text])
+    masked = Masker(policy, detector, vault).mask_text(text)
+    assert secret not in masked
+    if text.startswith("{"):
+        json.loads(masked)  # the JSON stays valid
+    assert _content(vault, masked) == text  # byte-exact, JSON numbers numbers again
+
+
+@pytest.mark.slow
+def test_clean_json_and_csv_unchanged(policy: Policy, detector: Detector) -> None:
+    for text in (json.dumps({"sha": "9f2c1e7a4b3d5f6a7b8c9d0e1f2a3b4c5d6e7f80",
+                             "id": "550e8400-e29b-41d4-a716-446655440000", "count": 12345678}),
+                 'build,sha\n"12\n34",9f2c1e7a4b3d5f6a\n'):
+        assert Masker(policy, detector, Vault([text])).mask_text(text) == text
+
+
+# ---- end to end: the proxy, the openai SDK, the echoing fake --------------------------------
+
+@pytest.mark.slow
+def test_round_trip_through_the_proxy_is_exact() -> None:
+    from bench.bench_detect_quality import Recorder, run_cases, settings_for
+    from bench.corpus.model import Case, Planted
+    from tests.fakes.providers import FakeOpenAI
+    from tests.proxy import ProxyServer
+
+    tool_result = json.dumps({"email": "ana\x05@example.com", "notes": "call +1 212\r\n555 0188"})
+    args = json.dumps({"card_number": 4000056655665556, "ref": "SUP-1"})
+    body = {"model": "m", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Case context:\nAccount no.,Email"},
+                                     {"type": "text", "text": "24415520,lena.fischer@example.org"}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "refund", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": tool_result},
+        {"role": "user", "content": "Summarise."}]}
+    values = ["ana\x05@example.com", "4000056655665556", "24415520", "lena.fischer@example.org"]
+    planted = [Planted(id=f"p{i}", category="X", subtype="x", placement="user", evasion="none",
+                       format="x", locale="en_US", domain="support", value=v, surface=v,
+                       probes=[v.replace("\x05", "")]) for i, v in enumerate(values)]
+    case = Case(id="t1", kind="pii", domain="support", locale="en_US", placement="user", body=body,
+                planted=planted)
+    recorder = Recorder()
+    with FakeOpenAI(model="m") as fake:
+        fake.script = recorder
+        with ProxyServer(settings_for(fake, "default", REPO / "policies")) as proxy:
+            [res] = asyncio.run(run_cases(proxy, recorder, [case]))
+    sent = json.dumps(recorder.bodies[-1], ensure_ascii=False)
+    for v in values:
+        assert v not in sent and json.dumps(v)[1:-1] not in sent
+    assert res.status == 200 and not res.withheld
+    assert res.round_trip_exact  # text byte-exact, tool-call arguments with the number a number
+    assert all(v.restored for v in res.values)
