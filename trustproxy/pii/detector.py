@@ -269,7 +269,12 @@ def _plausible_ip(v: str) -> bool:
 _PERSON_CUE = regex.compile(
     r"(?i)(?:\b(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|dear|hi|hello|hey|thanks|regards|cc|from|"
     r"to|ask|tell|call|email|contact|with|by|patient|client|customer|employee|user|named|"
-    r"name\s+is|i\s+am|i'm|this\s+is|signed)\.?)\s*[,:]?\s*$")
+    r"name\s+is|i\s+am|i'm|this\s+is|signed|"
+    # de, fr, es, it, nl, pt: the same cues (to, customer, patient, Mr/Mrs, dear, name)
+    r"an|herr|frau|kunde|kundin|patientin|liebe|lieber|name|à|a|pour|avec|client|cliente|m|mme|mlle|"
+    r"monsieur|madame|cher|chère|nom|para|con|paciente|señor|señora|sr|sra|estimado|estimada|nombre|"
+    r"per|signor|signora|sig|sig\.ra|dott|gentile|caro|cara|nome|naar|aan|klant|patiënt|dhr|mevr|"
+    r"beste|naam|encaminhe\s+isto\s+para|senhor|senhora|prezado|prezada|o\s+cliente|a\s+cliente)\.?)\s*[,:]?\s*$")
 
 
 def _ner_produces(engine: Any, ner_cfg: Any, language: str) -> frozenset[str]:
@@ -485,6 +490,7 @@ class Detector:
                 found += self._recased_names(norm)
                 found += [(a, b, "PERSON", 0.7, "cjk-name") for a, b in _cjk_names(norm)]
                 found += self._listed_names(norm)
+                found += _script_names(norm)
             cands: list[Span] = []
             for start, end, etype, score, rec in found:
                 if score < th.get(etype, 1.0) and rec != KEYED:
@@ -578,6 +584,14 @@ class Detector:
                         len(recased[s:e].split()) >= 2):
                     out.append((s, e, "PERSON", 0.85, "recased-ner"))
         return out
+
+
+def _script_names(norm: str) -> list[tuple[int, int, str, float, str]]:
+    """Names in Han, kana, Arabic and Devanagari script from the name resource
+    (:func:`trustproxy.pii.names.script_name_spans`)."""
+    from trustproxy.pii.names import script_name_spans
+
+    return [(a, b, "PERSON", score, "script-name-list") for a, b, score in script_name_spans(norm)]
 
 
 def _listed(v: str) -> bool:
