@@ -184,6 +184,8 @@ def _digits_between(lo: int, hi: int) -> Callable[[str], bool]:
 def _address_ok(v: str) -> bool:
     """Not a quantity ("3 new Features Way" stays possible; "12 GB Drive" is no address)."""
     words = v.split()
+    if regex.search(r"[\p{Han}\p{Hiragana}\p{Katakana}]", v):  # CJK: no spaces between words
+        return sum(c.isdigit() for c in v) >= 1 and len(v) >= 6
     return len(words) >= 2 and not regex.match(r"(?i)^\d+\s+(?:gb|mb|kb|tb|ms|px|x)\b", v)
 
 
@@ -404,14 +406,32 @@ _ES_PT_IT_ADDRESS = (
     r",?\s+(?:n[º°o]\.?\s*)?\d{1,5}[A-Za-z]?(?:\s?[/\-]\s?\d{1,3}[A-Za-z]?|,?\s(?:\d{1,2}[º°ª]\s?[A-Za-z]?|Apto\.?\s?\d+|Bloco\s\w+|Piso\s\d+|Puerta\s\d+|int\.\s?\d+|Casa\s\d+|Sala\s\d+))*"
     r"(?:(?:,\s*|\s+)(?:\d{5}(?:-\d{3})?|CEP:?\s*\d{5}-?\d{3})\s*[,\-]?\s*[A-ZÁÉÍÓÚÑÀÈÌÒÙ][\w\-]+(?:\s+(?:de\s|del\s)?[A-ZÁÉÍÓÚÑ][\w\-]+)*)?"
     r"(?:\s*[\-,]\s*[A-Z]{2}(?![A-Za-z]))?")
-_NL_ADDRESS = (r"(?<![\w\-])[A-Z][a-z]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|steeg|hof|park|pad|dreef|markt)"
-               r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)*)?")
-_JA_ADDRESS = (r"(?:〒?\d{3}-\d{4}\s*)?(?:東京都|北海道|(?:京都|大阪)府|\p{Han}{2,3}県)\p{Han}{1,8}?[市区町村郡]"
-               r"[\p{Han}\p{Hiragana}\p{Katakana}ー]{0,12}?\d{1,4}(?:丁目|[-−の])\d{1,4}(?:番地?|[-−の])?(?:\d{1,4}号?)?"
-               r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\d{1,4}号?室?)?")
-_ZH_ADDRESS = (r"\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,8}?(?:市|区|县|州|盟)(?:\p{Han}{1,8}?(?:区|县|镇|乡|街道))?"
-               r"\p{Han}{1,12}?(?:路|街|道|巷|胡同|大道)(?:\p{Han}{1,4}段)?\d{1,5}号(?:\p{Han}{0,10}\d{1,5}(?:号楼|栋|单元|室|层))*"
-               r"|\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,16}?(?:路|街|道|巷)\d{1,5}号")
+_NL_ADDRESS = (r"(?<![\w\-])\p{Lu}[\p{Ll}\-]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|steeg|hof|park|pad|dreef|markt|baan|boulevard|plantsoen|erf|wal|haven|veld|burg|brink|hoek|rade|berg)"
+               r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+\p{Lu}[\p{Ll}]+(?:[ \-]\p{Lu}?[\p{Ll}]+)*)?")
+# Japanese: prefecture, municipality (市区町村郡), town, then chōme-ban-gō; digits may stand apart
+# (the normalised view sets a space between digits and CJK letters)
+_JA_ADDRESS = (r"(?:〒?\s?\d{3}-\d{4}\s*)?(?:東京都|北海道|(?:京都|大阪)府|\p{Han}{2,3}県)\s?\p{Han}{1,8}?[市区町村郡]"
+               r"[\p{Han}\p{Hiragana}\p{Katakana}ー ]{0,14}?\d{1,4}\s?(?:丁目|[-−の])\s?\d{1,4}\s?(?:番地?|[-−の])?\s?(?:\d{1,4}\s?号?)?"
+               r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\s?\d{1,4}\s?号?室?)?")
+# Chinese: province / autonomous region / SAR / municipality, city or county, district, street,
+# number 号 (+ building, unit, room)
+# Chinese: a provincial-level division by name (the 34 of the PRC's administrative division
+# codes), city or county, district, street, number 号 (+ building, unit, room)
+_ZH_PROVINCE = (r"(?:(?:河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾)省"
+                r"|(?:内蒙古|广西壮族|广西|西藏|宁夏回族|宁夏|新疆维吾尔|新疆)自治区|(?:香港|澳门)特别行政区|(?:北京|天津|上海|重庆)市)")
+_ZH_ADDRESS = (_ZH_PROVINCE + r"\s?\p{Han}{1,8}?(?:市|区|县|州|盟)(?:\s?\p{Han}{1,8}?(?:区|县|镇|乡|街道))?"
+               r"\s?[\p{Han} ]{1,12}?(?:路|街|道|巷|胡同|大道|里|弄)(?:\p{Han}{1,4}段)?\s?\d{1,5}\s?号(?:\s?\p{Han}{0,10}\s?\d{1,5}\s?(?:号楼|栋|单元|室|层))*"
+               r"|" + _ZH_PROVINCE + r"\s?[\p{Han} ]{1,16}?(?:路|街|道|巷)\s?\d{1,5}\s?号")
+# India (Devanagari): house number, locality, town, PIN code (6 digits, first 1-9)
+_IN_ADDRESS = (r"(?<![\d/])\d{1,5}(?:/\d{1,5})?,?\s+\p{Devanagari}[\p{Devanagari}\u200c\u200d]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d]*){0,3},"
+               r"\s*\p{Devanagari}[\p{Devanagari}\u200c\u200d]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d]*){0,2}[\s,\-]*[1-9]\d{2}\s?\d{3}(?!\d)")
+# es/it/pt written in any case: a street-type word, a house number and a postcode within a line
+_STREET_POSTCODE = (
+    r"(?i)(?<![\w])(?:calle|avenida|avda\.|paseo|plaza|camino|carretera|ronda|travesía|rambla|glorieta|"
+    r"via|viale|piazza|piazzale|corso|vicolo|largo|strada|rua|travessa|praça|rodovia|estrada|avenue|ladeira|"
+    r"alameda|setor|quadra|vila)\s+\p{L}[\p{L}'\-]*(?:\s+\p{L}[\p{L}'\-]*){0,4},?\s+(?:n[º°o]\.?\s*)?\d{1,5}[a-z]?"
+    r"(?:[\s,]+\p{L}[\p{L} ]{0,25}?\s?-\s?\p{L}{2})?[\s,]+(?:\d{5}-\d{3}|\d{5})(?![\d])"
+    r"(?:\s*[\-,]?\s*\p{L}[\p{L}\-]*(?:\s\p{L}[\p{L}\-]*){0,2}(?=[.,;\n]|$))?")
 
 _URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@"
 _KV_PASSWORD = (r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|db_pass(?:word)?|pass)"
@@ -547,7 +567,9 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                             Rule("ES/IT/PT street address", _ES_PT_IT_ADDRESS, 0.7),
                             Rule("NL street address", _NL_ADDRESS, 0.7),
                             Rule("JA address", _JA_ADDRESS, 0.8),
-                            Rule("ZH address", _ZH_ADDRESS, 0.8)], _address_ok),
+                            Rule("ZH address", _ZH_ADDRESS, 0.8),
+                            Rule("IN address", _IN_ADDRESS, 0.7),
+                            Rule("ES/IT/PT street with postcode", _STREET_POSTCODE, 0.7)], _address_ok),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
                                 rf"(?i){_DOB_CTX}\s*(?:[:=\-]|is|was)?\s*(?:on\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
