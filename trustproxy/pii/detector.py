@@ -490,7 +490,7 @@ class Detector:
                 found += self._recased_names(norm)
                 found += [(a, b, "PERSON", 0.7, "cjk-name") for a, b in _cjk_names(norm)]
                 found += self._listed_names(norm)
-                found += _script_names(norm)
+                found += _script_names(_line_view(text, norm, offsets))
             cands: list[Span] = []
             for start, end, etype, score, rec in found:
                 if score < th.get(etype, 1.0) and rec != KEYED:
@@ -584,6 +584,18 @@ class Detector:
                         len(recased[s:e].split()) >= 2):
                     out.append((s, e, "PERSON", 0.85, "recased-ner"))
         return out
+
+
+def _line_view(text: str, norm: str, offsets: Sequence[int]) -> str:
+    """``norm`` with the spaces that stand for a line break of the original put back as line
+    breaks (same length): a CSV cell or a label line is a field of its own."""
+    if "\n" not in text:
+        return norm
+    chars = list(norm)
+    for i, c in enumerate(chars):
+        if c == " " and i < len(offsets) and 0 <= offsets[i] < len(text) and text[offsets[i]] in "\r\n":
+            chars[i] = "\n"
+    return "".join(chars)
 
 
 def _script_names(norm: str) -> list[tuple[int, int, str, float, str]]:

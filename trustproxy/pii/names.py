@@ -129,8 +129,11 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
         gap_ok = all(text[ws[x][1]:ws[x + 1][0]] == " " for x in range(i, k))
         f1 = w1.rstrip(".").casefold()
         score = 0.0
+        # a capitalised surname after a given name counts even if it is a stop word of another
+        # language ("Benicio Dias": "dias" is Portuguese for "days")
+        f1_ok = f1 not in stops or (f0 in first and f1 in last and _cap(w1) and _cap(w0))
         if gap_ok and f0 not in _COMMON and f1 not in _COMMON and f1 not in product_noun \
-                and f0 not in stops and f1 not in stops:
+                and f0 not in stops and f1_ok:
             caps = _cap(w0) and _cap(w1)
             lower = w0.islower() and w1.islower() and len(f0) >= 3 and len(f1) >= 3 \
                 and lower_ok is not None and lower_ok(s0)
@@ -147,6 +150,14 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
                     and ws[k + 1][2].casefold() in last and ws[k + 1][2].casefold() not in _COMMON:
                 end = ws[k + 1][1]
                 k += 1
+            # particles and a capitalised name after them ("Davi Lucas da Rocha", "van der Berg")
+            m = k + 1
+            while m < n and ws[m][2].casefold() in _PARTICLES and text[ws[m - 1][1]:ws[m][0]] == " ":
+                m += 1
+            if m > k + 1 and m < n and _cap(ws[m][2]) and text[ws[m - 1][1]:ws[m][0]] == " " \
+                    and ws[m][2].casefold() not in _COMMON and ws[m][2].casefold() not in product_noun:
+                end = ws[m][1] - (1 if ws[m][2].endswith(".") else 0)
+                k = m
             out.append((s0, end, score))
             i = k + 1
             continue
