@@ -490,7 +490,9 @@ class Detector:
                 found += self._recased_names(norm)
                 found += [(a, b, "PERSON", 0.7, "cjk-name") for a, b in _cjk_names(norm)]
                 found += self._listed_names(norm)
-                found += _script_names(_line_view(text, norm, offsets))
+                lines = _line_view(text, norm, offsets)
+                found += _script_names(lines)
+                found += _field_names(lines)
             cands: list[Span] = []
             for start, end, etype, score, rec in found:
                 if score < th.get(etype, 1.0) and rec != KEYED:
@@ -604,6 +606,13 @@ def _script_names(norm: str) -> list[tuple[int, int, str, float, str]]:
     from trustproxy.pii.names import script_name_spans
 
     return [(a, b, "PERSON", score, "script-name-list") for a, b, score in script_name_spans(norm)]
+
+
+def _field_names(view: str) -> list[tuple[int, int, str, float, str]]:
+    """Lower-case Latin names in a field of their own (:func:`trustproxy.pii.names.field_name_spans`)."""
+    from trustproxy.pii.names import field_name_spans
+
+    return [(a, b, "PERSON", score, "name-list-field") for a, b, score in field_name_spans(view)]
 
 
 def _listed(v: str) -> bool:
@@ -722,6 +731,8 @@ heroku cloudflare fastly akamai nginx apache tomcat celery rabbitmq kibana logst
 envoy linkerd argo flux tekton spinnaker pulumi chef puppet vagrant packer oracle sap ibm cisco
 visual xcode android apple windows linux ubuntu debian fedora centos openai anthropic claude
 gemini llama mistral hugging langchain pytorch tensorflow keras pandas numpy jupyter vscode
+adobe atlassian acrobat photoshop illustrator autodesk intel nvidia amd dell lenovo samsung
+siemens bosch philips sony panasonic toshiba canon nikon zoom webex dropbox box shopify wordpress
 """.split())
 
 

@@ -126,7 +126,9 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
         while k < n - 1 and ws[k][2].casefold() in _PARTICLES and _cap(ws[k + 1][2]):
             k += 1
         s1, e1, w1 = ws[k]
-        gap_ok = all(text[ws[x][1]:ws[x + 1][0]] == " " for x in range(i, k))
+        gap_ok = all(text[ws[x][1]:ws[x + 1][0]] == " " for x in range(i, k)) or (
+            k == i + 1 and text[e0:ws[k][0]] in ("\n", "\r\n") and _cap(w0) and _cap(ws[k][2])
+            and f0 in first and ws[k][2].rstrip(".").casefold() in last)
         f1 = w1.rstrip(".").casefold()
         score = 0.0
         # a capitalised surname after a given name counts even if it is a stop word of another
@@ -310,6 +312,9 @@ _AR_CUE = regex.compile(r"(?:العميل|العميلة|المريض|المري
                         r"الدكتور|الدكتورة|د\.|اسم|الاسم|إلى|الى|الزميل|الزميلة|المهندس|المهندسة)\s*[:：]?\s*$")
 
 
+_AR_LABEL = regex.compile(r"(?:الاسم|اسم\s+\p{Arabic}+|الاسم\s+الكامل)\s*[:：]\s*$")
+
+
 def _ar_key(w: str) -> str:
     w = _AR_MARKS.sub("", w)
     return w.replace("أ", "ا").replace("إ", "ا").replace("آ", "ا") if w not in ("آل",) else w
@@ -354,6 +359,30 @@ def ar_names(text: str) -> list[tuple[int, int, float]]:
             if is_given and i + 1 < len(ws) and joined(i, i + 1) and keys[i + 1] in ("الدين", "الله"):
                 j = i + 1  # صدر الدين, ضيف الله
         if not is_given:
+            # no listed given name: a name by its structure alone -- a word, then a family
+            # particle and a name word ("X آل Y", "X بن Y"), or two or three name words after a
+            # label ("الاسم: X Y")
+            if k not in stops and len(k) >= 2 and k not in _AR_PARTICLES and i + 2 < len(ws) \
+                    and keys[i + 1] in ("آل", "بن", "بنت", "ابن") and joined(i, i + 1) \
+                    and joined(i + 1, i + 2) and keys[i + 2] not in stops:
+                end = i + 2
+                while end + 2 < len(ws) and keys[end + 1] in _AR_PARTICLES and joined(end, end + 1) \
+                        and joined(end + 1, end + 2) and keys[end + 2] not in stops:
+                    end += 2
+                if end + 1 < len(ws) and keys[end] in _AR_PARTICLES and keys[end + 1] not in stops:
+                    end += 1
+                out.append((ws[i][0], ws[end][1], 0.75))
+                i = end + 1
+                continue
+            if _AR_LABEL.search(text[max(0, ws[i][0] - 12):ws[i][0]]) and k not in stops:
+                end = i
+                while end + 1 < len(ws) and end - i < 2 and joined(end, end + 1) \
+                        and keys[end + 1] not in stops:
+                    end += 1
+                if end > i:
+                    out.append((ws[i][0], ws[end][1], 0.75))
+                    i = end + 1
+                    continue
             i += 1
             continue
         # name words after the given name
@@ -389,7 +418,7 @@ def ar_names(text: str) -> list[tuple[int, int, float]]:
 
 # Devanagari -----------------------------------------------------------------------------------
 
-_HI_WORD = regex.compile(r"[\p{Devanagari}\u200c\u200d]+")
+_HI_WORD = regex.compile(r"\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*")
 _HI_CUE = regex.compile(r"(?:ग्राहक|मरीज़?|रोगी|कर्मचारी|उपयोगकर्ता|संपर्क|नाम|श्री|श्रीमती|सुश्री|कुमारी|डॉ\.?|डॉक्टर|प्रिय|"
                         r"आदरणीय|सहकर्मी|प्रबंधक)\s*[:：]?\s*$")
 _HI_AFTER = frozenset({"को", "ने", "से", "का", "की", "के", "जी", "द्वारा", "और"})
@@ -412,7 +441,7 @@ def hi_names(text: str) -> list[tuple[int, int, float]]:
     given, sur = lists["hi_given"], lists["hi_surnames"]
     stops = _hi_stops()
     ws = _script_words(text, _HI_WORD)
-    keys = [w.replace("\u200c", "").replace("\u200d", "") for _, _, w in ws]
+    keys = [regex.sub(r"[\u200c\u200d]|(?!\p{Devanagari})\p{Mn}", "", w) for _, _, w in ws]
     out: list[tuple[int, int, float]] = []
     i = 0
     while i < len(ws) - 1:
@@ -460,3 +489,32 @@ def script_name_spans(text: str) -> list[tuple[int, int, float]]:
     if regex.search(r"\p{Devanagari}", text):
         out += hi_names(text)
     return out
+
+
+def field_name_spans(text: str) -> list[tuple[int, int, float]]:
+    """Latin-script names written in lower case that form a field of their own (a JSON key or
+    string, a CSV cell, a label's value): two to four words, the first a listed given name, the
+    last a listed surname or a word after a particle, none an ordinary word
+    (``{"jesse blaak": ...}``, ``Naam\njasper de groot``)."""
+    first, last = load()
+    stops = stop_words()
+    out: list[tuple[int, int, float]] = []
+    for m in _LOWER_FIELD.finditer(text):
+        a, b = m.span(1)
+        words = m.group(1).split(" ")
+        if not _field(text, a, b):
+            continue
+        w0, wl = words[0], words[-1]
+        if w0 not in first or w0 in _COMMON or w0 in stops:
+            continue
+        mid = words[1:-1]
+        if any(w not in _PARTICLES for w in mid):
+            continue
+        if wl in _COMMON or wl in _PARTICLES or (wl in stops and not mid):
+            continue
+        if wl in last or mid or len(wl) >= 4:
+            out.append((a, b, 0.65 if (wl in last or mid) else 0.55))
+    return out
+
+
+_LOWER_FIELD = regex.compile(r"(?<![\p{L}\p{N}_\-.@/])(\p{Ll}[\p{Ll}'’\-]{1,}(?: \p{Ll}[\p{Ll}'’\-]*){1,3})(?![\p{L}\p{N}_\-@/])")

@@ -410,7 +410,7 @@ _NL_ADDRESS = (r"(?<![\w\-])\p{Lu}[\p{Ll}\-]+(?:straat|laan|weg|plein|gracht|kad
                r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+\p{Lu}[\p{Ll}]+(?:[ \-]\p{Lu}?[\p{Ll}]+)*)?")
 # Japanese: prefecture, municipality (市区町村郡), town, then chōme-ban-gō; digits may stand apart
 # (the normalised view sets a space between digits and CJK letters)
-_JA_ADDRESS = (r"(?:〒?\s?\d{3}-\d{4}\s*)?(?:東京都|北海道|(?:京都|大阪)府|\p{Han}{2,3}県)\s?\p{Han}{1,8}?[市区町村郡]"
+_JA_ADDRESS = (r"(?:〒?\s?\d{3}-\d{4}\s*)?(?:東京\s{0,2}都|北海\s{0,2}道|(?:京都|大阪)\s{0,2}府|\p{Han}{2,3}\s{0,2}県)\s?\p{Han}{1,8}?[市区町村郡]"
                r"[\p{Han}\p{Hiragana}\p{Katakana}ー ]{0,14}?\d{1,4}\s?(?:丁目|[-−の])\s?\d{1,4}\s?(?:番地?|[-−の])?\s?(?:\d{1,4}\s?号?)?"
                r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\s?\d{1,4}\s?号?室?)?")
 # Chinese: province / autonomous region / SAR / municipality, city or county, district, street,
@@ -432,6 +432,29 @@ _STREET_POSTCODE = (
     r"alameda|setor|quadra|vila)\s+\p{L}[\p{L}'\-]*(?:\s+\p{L}[\p{L}'\-]*){0,4},?\s+(?:n[º°o]\.?\s*)?\d{1,5}[a-z]?"
     r"(?:[\s,]+\p{L}[\p{L} ]{0,25}?\s?-\s?\p{L}{2})?[\s,]+(?:\d{5}-\d{3}|\d{5})(?![\d])"
     r"(?:\s*[\-,]?\s*\p{L}[\p{L}\-]*(?:\s\p{L}[\p{L}\-]*){0,2}(?=[.,;\n]|$))?")
+
+# US address written in lower case: only with the city, the state and the ZIP code
+_US_ADDRESS_LOWER = (
+    r"(?<![\w\-.])\d{1,6}[a-z]?\s+(?:(?:[nsew]|ne|nw|se|sw|north|south|east|west)\.?\s+)?(?:[a-z][a-z'\-]+\.?\s+){1,4}"
+    + _SUFFIX + r"(?![A-Za-z])\.?(?:,?\s+" + r"(?i:apt|apartment|suite|ste|unit|fl|floor|bldg|rm|room|#)" + r"\.?\s*#?[a-z0-9\-]{1,6})?"
+    r",\s*[a-z]+(?:[ \-][a-z]+){0,2},\s*[a-z]{2}\s+\d{5}(?:-\d{4})?(?!\d)")
+# Brazil: street, number, city - UF, CEP (any street type: the UF and CEP make the shape)
+_BR_ADDRESS = (
+    r"(?<![\w])\p{Lu}[\p{L}'\-]*(?:\s+(?:da|de|do|das|dos|e|\p{Lu}[\p{L}'\-]*)){0,5},?\s+(?:n[º°o]\.?\s*)?\d{1,5}[A-Za-z]?"
+    r"(?:,?\s+(?i:apto\.?|apartamento|bloco|casa|sala|lote|quadra)\s*\w{1,5})*"
+    r"(?:,\s*\p{Lu}[\p{L}'\-]*(?:\s+(?:da|de|do|das|dos|e|\p{Lu}[\p{L}'\-]*)){0,4})?"
+    r",?\s+\p{Lu}[\p{L}'\-]*(?:\s+(?:da|de|do|das|dos|e|\p{Lu}[\p{L}'\-]*)){0,3}\s?[\-/]\s?[A-Z]{2},?\s+\d{5}-?\d{3}(?!\d)")
+# Continental Europe: capitalised street words, a house number, a 5-digit postcode, the town
+_EU_ADDRESS = (
+    r"(?<![\w])(?!(?:Order|Version|Invoice|Ticket|Case|Room|Step|Page|Line|Item|Build|Release|Port|Node|Region|Zone"
+    r"|Chapter|Section|Table|Figure|Issue|Sprint|Phase|Level|Tier|Batch|Job|Run|Task|Test|Week|Day|Year)\b)"
+    r"\p{Lu}[\p{L}'’\-]+(?:\s+(?:(?:de|del|de\s+la|di|della|dei|da|do|dos|das|du|des|le|la|l'|d')\s+)?\p{Lu}[\p{L}'’\-]+){0,4}"
+    r",?\s+\d{1,4}[A-Za-z]?(?:\s?(?:bis|ter))?(?:,?\s+(?:Apt\.?|Piso|Puerta|int\.|scala|Esc\.)\s*\w{1,4})*(?:,?\s+\d{1,2}[º°ª]\s?[A-Z]?)?"
+    r",?\s+\d{5}\s+\p{Lu}[\p{L}'’\-]+(?:[\s\-]\p{Lu}?[\p{L}'’\-]+){0,3}(?=\s*(?:[.,;:)\"'\]\n]|$))")
+# France: a street type and its name, then the postcode and town, without a house number
+_FR_ADDRESS_NO_NUMBER = (
+    r"(?i:(?<![\w])(?:rue|avenue|boulevard|chemin|impasse|allée|allee|place|quai|route|cours))\s+"
+    r"(?:(?:de|du|des|la|le|l'|d')\s*)*\p{Lu}[\p{L}'\-]+(?:\s+\p{Lu}[\p{L}'\-]+){0,3},?\s+\d{5}\s+\p{Lu}[\p{L}'\-]+(?:[\s\-]\p{L}[\p{L}'\-]*){0,4}")
 
 _URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@"
 _KV_PASSWORD = (r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|db_pass(?:word)?|pass)"
@@ -569,7 +592,11 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                             Rule("JA address", _JA_ADDRESS, 0.8),
                             Rule("ZH address", _ZH_ADDRESS, 0.8),
                             Rule("IN address", _IN_ADDRESS, 0.7),
-                            Rule("ES/IT/PT street with postcode", _STREET_POSTCODE, 0.7)], _address_ok),
+                            Rule("ES/IT/PT street with postcode", _STREET_POSTCODE, 0.7),
+                            Rule("US street address (lower case)", _US_ADDRESS_LOWER, 0.8),
+                            Rule("BR address (UF and CEP)", _BR_ADDRESS, 0.75),
+                            Rule("EU street, number, postcode, town", _EU_ADDRESS, 0.7),
+                            Rule("FR street and postcode", _FR_ADDRESS_NO_NUMBER, 0.7)], _address_ok),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
                                 rf"(?i){_DOB_CTX}\s*(?:[:=\-]|is|was)?\s*(?:on\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
