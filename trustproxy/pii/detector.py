@@ -829,3 +829,5 @@ def prepare(policy: Any) -> None:
         languages.prepare()
     names.load()
     names.stop_words()
+    names.script_lists()
+    names.script_stop_words()

@@ -123,8 +123,11 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
                 and text[e0:ws[j][0]] == " ":
             j += 1
         k = j
-        while k < n - 1 and ws[k][2].casefold() in _PARTICLES and _cap(ws[k + 1][2]):
-            k += 1
+        p = k
+        while p < n - 1 and ws[p][2].casefold() in _PARTICLES:
+            p += 1
+        if p > k and _cap(ws[p][2]) and p - k <= 3:
+            k = p
         s1, e1, w1 = ws[k]
         gap_ok = all(text[ws[x][1]:ws[x + 1][0]] == " " for x in range(i, k)) or (
             k == i + 1 and text[e0:ws[k][0]] in ("\n", "\r\n") and _cap(w0) and _cap(ws[k][2])
@@ -235,6 +238,7 @@ _ZH_CUE = regex.compile(
     r"转给|交给|发给|寄给|告诉|通知|联系|致电|抄送|感谢|姓名(?:是|为)?|名字(?:是|叫)?|叫做?|我是|"
     r"签名|署名|由|请|给)[:：]?\s?$")
 _HAN_RUN = regex.compile(r"[\p{Han}]+")
+_ZH_HONORIFIC = regex.compile(r"(?:先生|女士|小姐|老师|医生|大夫|经理|教授|太太|同志|总经理|主任|律师)")
 _NOT_GIVEN_AFTER = frozenset("的了是在和与及或也都就又还")
 
 
@@ -258,16 +262,23 @@ def zh_names(text: str) -> list[tuple[int, int, float]]:
                 continue
             a, b = base + i, base + i + s_len + g
             whole = a == m.start() and b == m.end()
-            if whole and _field(text, a, b, space_ok=True):
+            if whole and (_field(text, a, b) and b - a >= 3 or _latin_around(text, a, b)):
                 out.append((a, b, 0.75))
                 i += s_len + g
                 continue
-            if _ZH_CUE.search(text[max(0, a - 6):a]) and (b == m.end() or run[b - base] not in given):
+            if _ZH_HONORIFIC.match(text, b) or (
+                    _ZH_CUE.search(text[max(0, a - 6):a]) and (b == m.end() or run[b - base] not in given)):
                 out.append((a, b, 0.7))
                 i += s_len + g
                 continue
             i += 1
     return out
+
+
+def _latin_around(text: str, a: int, b: int) -> bool:
+    """A CJK run set off by spaces inside Latin-script text ("loop in 陈静 from")."""
+    return (a >= 2 and text[a - 1] == " " and text[a - 2].isascii() and text[a - 2].isalpha()
+            and b + 1 < len(text) and text[b] == " " and text[b + 1].isascii() and text[b + 1].isalpha())
 
 
 # Japanese -------------------------------------------------------------------------------------
@@ -392,7 +403,7 @@ def ar_names(text: str) -> list[tuple[int, int, float]]:
         while end + 1 < len(ws) and n < 3 and joined(end, end + 1):
             nk = keys[end + 1]
             if nk in _AR_PARTICLES and end + 2 < len(ws) and joined(end + 1, end + 2) \
-                    and keys[end + 2] not in stops:
+                    and (keys[end + 2] not in stops or nk != "ال"):
                 end += 2
                 particle = True
             elif nk not in stops and len(nk) >= 2 and nk not in _AR_PARTICLES:
@@ -400,15 +411,14 @@ def ar_names(text: str) -> list[tuple[int, int, float]]:
             else:
                 break
             n += 1
-            if not (end + 1 < len(ws) and (keys[end + 1] in _AR_PARTICLES or keys[end + 1] in given
-                                           or keys[end + 1].startswith("ال"))):
+            if not (end + 1 < len(ws) and (keys[end + 1] in _AR_PARTICLES or keys[end + 1] in given)):
                 break
         if end == j:
             i = j + 1
             continue
         a, b = ws[i][0], ws[end][1]
         cue = _AR_CUE.search(text[max(0, a - 16):a]) is not None or _field(text, a, b)
-        if k in amb and j == i and not (particle or cue):
+        if (k in amb or k in stops) and j == i and not (particle or cue):
             i += 1
             continue
         out.append((a, b, 0.8 if (particle or cue) else 0.7))
@@ -518,3 +528,9 @@ def field_name_spans(text: str) -> list[tuple[int, int, float]]:
 
 
 _LOWER_FIELD = regex.compile(r"(?<![\p{L}\p{N}_\-.@/])(\p{Ll}[\p{Ll}'’\-]{1,}(?: \p{Ll}[\p{Ll}'’\-]*){1,3})(?![\p{L}\p{N}_\-@/])")
+
+
+def script_stop_words() -> None:
+    """Load the Arabic and Hindi stop word lists now (start-up), not on a request."""
+    _ar_stops()
+    _hi_stops()
