@@ -236,15 +236,23 @@ def _field(text: str, a: int, b: int, space_ok: bool = False) -> bool:
 _ZH_CUE = regex.compile(
     r"(?:客户|顾客|用户|患者|病人|员工|同事|同学|经理|主管|联系人|负责人|申请人|收件人|寄件人|经办人|"
     r"转给|交给|发给|寄给|告诉|通知|联系|致电|抄送|感谢|姓名(?:是|为)?|名字(?:是|叫)?|叫做?|我是|"
-    r"签名|署名|由|请|给)[:：]?\s?$")
+    r"签名|署名|抄送给|回复给)[:：]?\s?$")
 _HAN_RUN = regex.compile(r"[\p{Han}]+")
 _ZH_HONORIFIC = regex.compile(r"(?:先生|女士|小姐|老师|医生|大夫|经理|教授|太太|同志|总经理|主任|律师)")
 _NOT_GIVEN_AFTER = frozenset("的了是在和与及或也都就又还")
 
 
+# characters that are in given names but form too many ordinary words (中 大 小 天 全 生 ...):
+# never a given-name character here
+_ZH_NOT_GIVEN = frozenset("中大小天东南西北全本自能行量门非方田米素观知真生留登百益成信义才学正国民新长子心语书"
+                          "进运连迎集际路资花安乐可思若时立致理程治法水河石竹简策继续重马金银铁宝高言诚道达远邦"
+                          "苏川州帆舟湘粤鲁蒙秦晋豫培基堂士壮夫部")
+
+
 def zh_names(text: str) -> list[tuple[int, int, float]]:
     lists = script_lists()
-    sur, given = lists["zh_surnames"], lists["zh_given_chars"]
+    sur, given_all = lists["zh_surnames"], lists["zh_given_chars"]
+    given = given_all - _ZH_NOT_GIVEN  # the first given character; the second may be any
     out: list[tuple[int, int, float]] = []
     for m in _HAN_RUN.finditer(text):
         run, base = m.group(0), m.start()
@@ -255,7 +263,7 @@ def zh_names(text: str) -> list[tuple[int, int, float]]:
                 i += 1
                 continue
             g = 0
-            while g < 2 and i + s_len + g < len(run) and run[i + s_len + g] in given:
+            while g < 2 and i + s_len + g < len(run) and run[i + s_len + g] in (given if g == 0 else given_all):
                 g += 1
             if not g:
                 i += 1
@@ -267,7 +275,7 @@ def zh_names(text: str) -> list[tuple[int, int, float]]:
                 i += s_len + g
                 continue
             if _ZH_HONORIFIC.match(text, b) or (
-                    _ZH_CUE.search(text[max(0, a - 6):a]) and (b == m.end() or run[b - base] not in given)):
+                    _ZH_CUE.search(text[max(0, a - 6):a]) and (b == m.end() or run[b - base] not in given_all)):
                 out.append((a, b, 0.7))
                 i += s_len + g
                 continue
@@ -315,6 +323,8 @@ _AR_MARKS = regex.compile(r"[\u064B-\u065F\u0670\u0640\p{Mn}]")
 _AR_WORD = regex.compile(r"[\p{Arabic}\p{Mn}]+")
 _AR_PARTICLES = frozenset({"بن", "ابن", "بنت", "آل", "ال", "أبو", "ابو", "أم", "ولد"})
 _AR_DIVINE_PREFIX = frozenset({"عبد", "عبدال"})
+# words that follow a given name in set phrases, never a family name (محمد صلى الله عليه وسلم)
+_AR_NOT_NAME = frozenset("صلى عليه وسلم رضي عنه عنها رحمه جدا شكرا يرجى قال قالت".split())
 # given names that are ordinary words too: a name only with a cue or a name particle after
 _AR_AMBIGUOUS = frozenset("""أمل نور سعيد كريم جميل جميلة هدى وفاء إيمان حياة أمين عادل صالح هادي
 منير عزيز سالم فارس بدر مالك سلطان ملك حامد شريف راشد غالية عالية ندى عيد ضيف حبيب رضا علا مي لين
@@ -406,7 +416,7 @@ def ar_names(text: str) -> list[tuple[int, int, float]]:
                     and (keys[end + 2] not in stops or nk != "ال"):
                 end += 2
                 particle = True
-            elif nk not in stops and len(nk) >= 2 and nk not in _AR_PARTICLES:
+            elif nk not in stops and len(nk) >= 2 and nk not in _AR_PARTICLES and nk not in _AR_NOT_NAME:
                 end += 1
             else:
                 break
