@@ -441,6 +441,7 @@ def ar_names(text: str) -> list[tuple[int, int, float]]:
 _HI_WORD = regex.compile(r"\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*")
 _HI_CUE = regex.compile(r"(?:ग्राहक|मरीज़?|रोगी|कर्मचारी|उपयोगकर्ता|संपर्क|नाम|श्री|श्रीमती|सुश्री|कुमारी|डॉ\.?|डॉक्टर|प्रिय|"
                         r"आदरणीय|सहकर्मी|प्रबंधक)\s*[:：]?\s*$")
+_HI_LABEL = regex.compile(r"(?:नाम|पूरा\s+नाम)\s*[:：]\s*$")
 _HI_AFTER = frozenset({"को", "ने", "से", "का", "की", "के", "जी", "द्वारा", "और"})
 _HI_COMMON = frozenset("""है हैं था थे थी हो गया गई गए कर करें करना किया दिया लिया भेज भेजें दें
 आज कल सुबह शाम फिर बार टीम समस्या अपडेट हफ़्ते हफ्ते माइग्रेशन तरफ़ कुछ नहीं बदला कृपया इसे पहले
@@ -475,6 +476,10 @@ def hi_names(text: str) -> list[tuple[int, int, float]]:
                 and _GAP.fullmatch(text[ws[end][1]:ws[end + 1][0]]):
             end += 1
         a, b = ws[i][0], ws[end][1]
+        if _HI_LABEL.search(text[max(0, a - 8):a]) and keys[end] not in stops:
+            out.append((a, b, 0.75))  # "नाम: X Y": a name whatever the lists say
+            i = end + 1
+            continue
         strong = k0 in given and keys[end] in sur
         weak = k0 in given or keys[end] in sur
         if strong:
