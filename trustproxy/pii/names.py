@@ -99,6 +99,15 @@ def _words(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start(), m.end(), m.group(0)
 
 
+def _fold(w: str) -> str:
+    """``w`` without its diacritics (``josé`` -> ``jose``, ``loṃbardo`` -> ``lombardo``)."""
+    if w.isascii():
+        return w
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", w) if not unicodedata.combining(c))
+
+
 def _cap(w: str) -> bool:
     return w[:1].isupper() and (w[1:].islower() or w.isupper() or "'" in w or "-" in w
                                 or "’" in w or w[1:2].islower())
@@ -133,6 +142,10 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
             k == i + 1 and text[e0:ws[k][0]] in ("\n", "\r\n") and _cap(w0) and _cap(ws[k][2])
             and f0 in first and ws[k][2].rstrip(".").casefold() in last)
         f1 = w1.rstrip(".").casefold()
+        if f0 not in first and _fold(f0) in first:
+            f0 = _fold(f0)
+        if f1 not in last and _fold(f1) in last:
+            f1 = _fold(f1)
         score = 0.0
         # a capitalised surname after a given name counts even if it is a stop word of another
         # language ("Benicio Dias": "dias" is Portuguese for "days")
@@ -244,7 +257,7 @@ _NOT_GIVEN_AFTER = frozenset("的了是在和与及或也都就又还")
 
 # characters that are in given names but form too many ordinary words (中 大 小 天 全 生 ...):
 # never a given-name character here
-_ZH_NOT_GIVEN = frozenset("中大小天东南西北全本自能行量门非方田米素观知真生留登百益成信义才学正国民新长子心语书"
+_ZH_NOT_GIVEN = frozenset("中大天东南西北全本自能行量门非方田米素观知真生留登百益成信义才学正国民新长子心语书"
                           "进运连迎集际路资花安乐可思若时立致理程治法水河石竹简策继续重马金银铁宝高言诚道达远邦"
                           "苏川州帆舟湘粤鲁蒙秦晋豫培基堂士壮夫部")
 
@@ -270,7 +283,7 @@ def zh_names(text: str) -> list[tuple[int, int, float]]:
                 continue
             a, b = base + i, base + i + s_len + g
             whole = a == m.start() and b == m.end()
-            if whole and (_field(text, a, b) and b - a >= 3 or _latin_around(text, a, b)):
+            if whole and (_field(text, a, b) or _latin_around(text, a, b)):
                 out.append((a, b, 0.75))
                 i += s_len + g
                 continue

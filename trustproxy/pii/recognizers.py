@@ -391,8 +391,9 @@ _US_ADDRESS = (
     r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
     r"(?:,?\s+[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}(?![A-Za-z0-9]))?"   # a UK postcode
 )
-_DE_ADDRESS = (r"(?<![\w\-])(?:[A-ZÄÖÜ][a-zäöüß]+-)*[A-ZÄÖÜ][a-zäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad)"
-               r"\s+\d{1,4}\s?[a-z]?(?![\w])(?:,\s*(?:D-)?\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+(?:\s[a-zäöü]+\s[A-ZÄÖÜ][a-zäöüß]+)?)?"
+_DE_ADDRESS = (r"(?<![\w\-])(?:(?:[A-ZÄÖÜ][a-zäöüß]+-)+(?:Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee|Steig|Pfad)"
+               r"|(?:[A-ZÄÖÜ][a-zäöüß]+-)*[A-ZÄÖÜ][a-zäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad))"
+               r"\s+\d{1,4}\s?[a-z]?(?:-\d{1,4}[a-z]?)?(?![\w])(?:,\s*(?:D-)?\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+(?:\s[a-zäöü]+\s[A-ZÄÖÜ][a-zäöüß]+)?)?"
                r"|(?<![\w\-])(?:Am|An\sder|Im|In\sder|Auf\sdem|Zum|Zur)\s[A-ZÄÖÜ][a-zäöüß]+\s\d{1,4}[a-z]?,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+")
 _FR_ADDRESS = (r"(?<![\w])\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|chemin|impasse|quai|place|allée|route|cours|passage|square)"
                r"\s+(?:(?:de|du|des|la|le|l'|d')\s*)*[A-ZÉÈÀÂ][\w'\-]+(?:\s+(?:de\s|du\s|des\s|la\s|le\s|l'|d')?[A-ZÉÈÀÂ][\w'\-]+){0,3}"
@@ -410,8 +411,8 @@ _NL_ADDRESS = (r"(?<![\w\-])\p{Lu}[\p{Ll}\-]+(?:straat|laan|weg|plein|gracht|kad
                r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+\p{Lu}[\p{Ll}]+(?:[ \-]\p{Lu}?[\p{Ll}]+)*)?")
 # Japanese: prefecture, municipality (市区町村郡), town, then chōme-ban-gō; digits may stand apart
 # (the normalised view sets a space between digits and CJK letters)
-_JA_ADDRESS = (r"(?:〒?\s?\d{3}-\d{4}\s*)?(?:東京\s{0,2}都|北海\s{0,2}道|(?:京都|大阪)\s{0,2}府|\p{Han}{2,3}\s{0,2}県)\s?\p{Han}{1,8}?[市区町村郡]"
-               r"[\p{Han}\p{Hiragana}\p{Katakana}ー ]{0,14}?\d{1,4}\s?(?:丁目|[-−の])\s?\d{1,4}\s?(?:番地?|[-−の])?\s?(?:\d{1,4}\s?号?)?"
+_JA_ADDRESS = (r"(?:〒?\s?\d{3}-\d{4}\s*)?(?:東京\s{0,2}都|北海\s{0,2}道|(?:京都|大阪)\s{0,2}府|\p{Han}{2,3}\s{0,2}県)\s?[\p{Han}ケヶの]{1,8}?[市区町村郡]"
+               r"[\p{Han}\p{Hiragana}\p{Katakana}ー ]{0,14}?\d{1,4}\s?(?:丁\p{Cf}?目|[-−の])\s?\d{1,4}\s?(?:番地?|[-−の])?\s?(?:\d{1,4}\s?号?)?"
                r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\s?\d{1,4}\s?号?室?)?")
 # Chinese: province / autonomous region / SAR / municipality, city or county, district, street,
 # number 号 (+ building, unit, room)
@@ -423,8 +424,8 @@ _ZH_ADDRESS = (_ZH_PROVINCE + r"\s?\p{Han}{1,8}?(?:市|区|县|州|盟)(?:\s?\p{
                r"\s?[\p{Han} ]{1,12}?(?:路|街|道|巷|胡同|大道|里|弄)(?:\p{Han}{1,4}段)?\s?\d{1,5}\s?号(?:\s?\p{Han}{0,10}\s?\d{1,5}\s?(?:号楼|栋|单元|室|层))*"
                r"|" + _ZH_PROVINCE + r"\s?[\p{Han} ]{1,16}?(?:路|街|道|巷)\s?\d{1,5}\s?号")
 # India (Devanagari): house number, locality, town, PIN code (6 digits, first 1-9)
-_IN_ADDRESS = (r"(?<![\d/])\d{1,5}(?:/\d{1,5})?,?\s+\p{Devanagari}[\p{Devanagari}\u200c\u200d]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d]*){0,3},"
-               r"\s*\p{Devanagari}[\p{Devanagari}\u200c\u200d]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d]*){0,2}[\s,\-]*[1-9]\d{2}\s?\d{3}(?!\d)")
+_IN_ADDRESS = (r"(?<![\d/])\d{1,5}(?:/\d{1,5})?,?\s+\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*){0,3},"
+               r"\s*\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*){0,2}[\s,\-]*[1-9]\d{2}\s?\d{3}(?!\d)")
 # es/it/pt written in any case: a street-type word, a house number and a postcode within a line
 _STREET_POSTCODE = (
     r"(?i)(?<![\w])(?:calle|avenida|avda\.|paseo|plaza|camino|carretera|ronda|travesía|rambla|glorieta|"
@@ -433,6 +434,11 @@ _STREET_POSTCODE = (
     r"(?:[\s,]+\p{L}[\p{L} ]{0,25}?\s?-\s?\p{L}{2})?[\s,]+(?:\d{5}-\d{3}|\d{5})(?![\d])"
     r"(?:\s*[\-,]?\s*\p{L}[\p{L}\-]*(?:\s\p{L}[\p{L}\-]*){0,2}(?=[.,;\n]|$))?")
 
+# UK: flat/studio, house number, street with a suffix, locality and town, postcode
+_UK_ADDRESS = (
+    r"(?<![\w])(?:(?:Flat|Studio|Apartment|Unit|Room)\s+\d{1,4}[A-Za-z]?,?\s+)?(?:\d{1,4}[A-Za-z]?,?\s+)?"
+    r"(?:[A-Z][a-z'\-]+\s+){1,3}" + _SUFFIX + r"(?![A-Za-z]),?\s+(?:[A-Z][a-z'\-]+[ ,\r\n]{1,3}){1,4}"
+    r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}(?![A-Za-z0-9])")
 # US address written in lower case: only with the city, the state and the ZIP code
 _US_ADDRESS_LOWER = (
     r"(?<![\w\-.])\d{1,6}[a-z]?\s+(?:(?:[nsew]|ne|nw|se|sw|north|south|east|west)\.?\s+)?(?:[a-z][a-z'\-]+\.?\s+){1,4}"
@@ -594,6 +600,7 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                             Rule("IN address", _IN_ADDRESS, 0.7),
                             Rule("ES/IT/PT street with postcode", _STREET_POSTCODE, 0.7),
                             Rule("US street address (lower case)", _US_ADDRESS_LOWER, 0.8),
+                            Rule("UK address with postcode", _UK_ADDRESS, 0.8),
                             Rule("BR address (UF and CEP)", _BR_ADDRESS, 0.75),
                             Rule("EU street, number, postcode, town", _EU_ADDRESS, 0.7),
                             Rule("FR street and postcode", _FR_ADDRESS_NO_NUMBER, 0.7)], _address_ok),
