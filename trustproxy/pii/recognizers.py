@@ -384,7 +384,7 @@ _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Bldg|Building|Rm|Room|#)"
 _NAME_WORD = r"(?:[A-Z][A-Za-z'\-]+|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))"
 _US_ADDRESS = (
     r"(?<![\w\-.])\d{1,6}[A-Z]?(?:-\d{1,4})?\s+(?:(?i:[NSEW]|NE|NW|SE|SW)\.?\s+|(?i:North|South|East|West)\s+)?"
-    r"(?:" + _NAME_WORD + r"\.?\s+){1,4}" + _SUFFIX + r"(?![A-Za-z])\.?"
+    r"(?:(?:[A-Z][a-z]{0,2}\.|" + _NAME_WORD + r")\s+){1,4}" + _SUFFIX + r"(?![A-Za-z])\.?"
     r"(?:\s+(?i:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
     r"(?:,?\s+" + _UNIT + r"\.?\s*#?[A-Za-z0-9\-]{1,6})?"
     r"(?:,\s*[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2})?"
