@@ -165,3 +165,20 @@ def test_pure_functions_keep_offsets() -> None:
     assert [('{"jesse blaak": 1}')[a:b] for a, b, _ in field_name_spans('{"jesse blaak": 1}')] == ["jesse blaak"]
     assert name_spans("Davi Lucas da Rocha called") and \
         "Davi Lucas da Rocha" in ["Davi Lucas da Rocha called"[a:b] for a, b, _ in name_spans("Davi Lucas da Rocha called")]
+
+
+# JSON keys that are names, and keys that are labels, places or products
+KEY_NAMES = [('{"contacts": {"Alejo Carnero": {"status": "active"}}}', "Alejo Carnero"),
+             ('{"contacts": {"Margot Thomas": {"priority": 1}}}', "Margot Thomas")]
+KEY_NOT_NAMES = ['{"First Name": 1, "Order Status": 1, "Terraform Cloud": 2, "San Francisco": 4, '
+                 '"Red Hat": 6, "Key Vault": 7, "Unit Price": 3}']
+
+
+@pytest.mark.parametrize(("text", "value"), KEY_NAMES)
+def test_json_keys_that_are_names(masker_for, text: str, value: str) -> None:
+    assert _covered(masker_for, text, value, "PERSON"), _spans(masker_for, text, "PERSON")
+
+
+@pytest.mark.parametrize("text", KEY_NOT_NAMES)
+def test_json_keys_that_are_labels(masker_for, text: str) -> None:
+    assert _spans(masker_for, text, "PERSON") == []

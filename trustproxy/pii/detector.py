@@ -610,9 +610,12 @@ def _script_names(norm: str) -> list[tuple[int, int, str, float, str]]:
 
 def _field_names(view: str) -> list[tuple[int, int, str, float, str]]:
     """Lower-case Latin names in a field of their own (:func:`trustproxy.pii.names.field_name_spans`)."""
-    from trustproxy.pii.names import field_name_spans
+    from trustproxy.pii.names import field_name_spans, key_name_spans
 
-    return [(a, b, "PERSON", score, "name-list-field") for a, b, score in field_name_spans(view)]
+    out = [(a, b, "PERSON", score, "name-list-field") for a, b, score in field_name_spans(view)]
+    out += [(a, b, "PERSON", score, "name-list-key") for a, b, score in key_name_spans(view)
+            if not _product_name(view[a:b])]
+    return out
 
 
 def _listed(v: str) -> bool:
@@ -692,8 +695,13 @@ _CJK_LABEL = regex.compile(
 def _cjk_names(norm: str) -> list[tuple[int, int]]:
     if not regex.search(r"\p{Han}|\p{Katakana}", norm):
         return []
+    from trustproxy.pii.names import starts_with_surname
+
     out = [m.span(1) for m in _CJK_HONORIFIC.finditer(norm)]
-    out += [m.span(1) for m in _CJK_LABEL.finditer(norm)]
+    for m in _CJK_LABEL.finditer(norm):
+        # a label with a colon takes any name; a phrase ("我是", "私は") only a listed surname
+        if "：" in m.group(0) or ":" in m.group(0) or starts_with_surname(m.group(1)):
+            out.append(m.span(1))
     return out
 
 

@@ -555,6 +555,38 @@ def field_name_spans(text: str) -> list[tuple[int, int, float]]:
     return out
 
 
+# JSON keys that are names (``{"contacts": {"Alejo Carnero": {...}}}``): keys are identifiers or
+# labels; one in Title Case with a space, a listed name word and no label word is a value
+_KEY_NAME = regex.compile(r'"(\p{Lu}[\p{L}\'’\-]+(?: (?:(?:van|von|de|der|den|da|di|du|del|della|dos|das|do|la|le) )*\p{Lu}[\p{L}\'’\-]+){1,2})"\s*:')
+_LABEL_WORDS = frozenset("""name names status date time number no address total amount price code id type account
+manager method message error order product customer phone email mail city state country zip postal street
+first last full middle given family company department title description notes note created updated due
+start end unit quantity item items sales rep owner contact contacts payment billing shipping grand sub tax
+discount balance currency region zone level score rate count value key label group role user users team
+project task issue ticket case report summary details info data record records field column row
+""".split())
+
+
+# place-name and adjective words that open keys which are no names ("San Francisco", "Red Hat")
+_KEY_NOT_NAME = frozenset("""san santa saint sankt port fort mount red blue hello world great united
+upper lower central general global public private open hot cold happy merry new old""".split())
+
+
+def key_name_spans(text: str) -> list[tuple[int, int, float]]:
+    """Names written as JSON keys (see ``_KEY_NAME``)."""
+    if '":' not in text and '" :' not in text:
+        return []
+    first, last = load()
+    out: list[tuple[int, int, float]] = []
+    for m in _KEY_NAME.finditer(text):
+        words = [w.casefold() for w in m.group(1).split(" ") if w.casefold() not in _PARTICLES]
+        if any(w in _LABEL_WORDS or w in _KEY_NOT_NAME for w in words) or words[0] in _COMMON:
+            continue
+        if any(w in first or w in last or _fold(w) in first or _fold(w) in last for w in words):
+            out.append((m.start(1), m.end(1), 0.6))
+    return out
+
+
 _LOWER_FIELD = regex.compile(r"(?<![\p{L}\p{N}_\-.@/])(\p{Ll}[\p{Ll}'’\-]{1,}(?: \p{Ll}[\p{Ll}'’\-]*){1,3})(?![\p{L}\p{N}_\-@/])")
 
 
@@ -562,3 +594,14 @@ def script_stop_words() -> None:
     """Load the Arabic and Hindi stop word lists now (start-up), not on a request."""
     _ar_stops()
     _hi_stops()
+
+
+def starts_with_surname(v: str) -> bool:
+    """``v`` opens with a listed Chinese or Japanese surname (katakana names always count)."""
+    if v[:1] and regex.match(r"\p{Katakana}", v):
+        return True
+    lists = script_lists()
+    if any(v[:n] in lists["ja_surnames"] for n in (1, 2, 3) if len(v) > n):
+        return True
+    given = lists["zh_given_chars"] - _ZH_NOT_GIVEN
+    return any(v[:n] in lists["zh_surnames"] and len(v) > n and v[n] in given for n in (1, 2))
