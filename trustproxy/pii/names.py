@@ -54,7 +54,7 @@ deploy release version update order account payment invoice customer client pati
 _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le", "la", "del",
                         "della", "dos", "das", "do", "bin", "al", "el", "ten", "ter", "y",
                         "e", "los", "las", "st", "st."})
-_WORD = regex.compile(r"[\p{L}][\p{L}'’\-]*\.?")
+_WORD = regex.compile(r"[\p{Latin}][\p{Latin}\p{Mn}'’\-]*\.?")  # the lists are Latin script
 
 
 @functools.lru_cache(maxsize=1)
