@@ -182,3 +182,11 @@ def test_json_keys_that_are_names(masker_for, text: str, value: str) -> None:
 @pytest.mark.parametrize("text", KEY_NOT_NAMES)
 def test_json_keys_that_are_labels(masker_for, text: str) -> None:
     assert _spans(masker_for, text, "PERSON") == []
+
+
+def test_short_street_suffix_needs_a_capital(masker_for) -> None:
+    # "Is" (Island) is a USPS suffix; the Dutch "is" after a port number is not
+    text = "PORT=8080\nVerder is er aan onze kant niets veranderd."
+    assert _spans(masker_for, text, "STREET_ADDRESS") == []
+    assert _covered(masker_for, "Ship to 77 Pine Is, Key West, FL 33040 today.",
+                    "77 Pine Is, Key West, FL 33040", "STREET_ADDRESS")

@@ -369,17 +369,23 @@ _DOB_CTX = (r"(?:\bd\.?o\.?b\b\.?|date\s+of\s+birth|birth\s*date|birthday|\bborn
             r"|data\s+de\s+nascimento|生年月日|出生日期|出生于|生于|誕生日|जन्म\s*तिथि|तारीख\s+जन्म|جنم"
             r"|تاريخ\s+الميلاد|تاريخ\s+الولادة|مواليد)")
 
-def _usps_suffixes() -> str:
+def _usps_suffixes(any_case: bool = False) -> str:
     """Street suffixes of USPS Publication 28, Appendix C1 (names and abbreviations), as the
     ``usaddress`` package ships them (``usaddress.STREET_NAMES``)."""
     import usaddress
 
     words = sorted({w for w in usaddress.STREET_NAMES if w.isalpha() and len(w) >= 2},
                    key=len, reverse=True)
-    return "(?i:" + "|".join(words) + ")"
+    long = [w for w in words if len(w) > 3]
+    short = [w for w in words if len(w) <= 3]
+    if any_case:
+        return "(?i:" + "|".join(words) + ")"
+    # an abbreviation is written capitalised ("Is" is Island, "is" a verb)
+    return "(?:(?i:" + "|".join(long) + ")|(?=[A-Z])(?i:" + "|".join(short) + "))"
 
 
 _SUFFIX = _usps_suffixes()
+_SUFFIX_ANY_CASE = _usps_suffixes(any_case=True)
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Bldg|Building|Rm|Room|#)"
 _NAME_WORD = r"(?:[A-Z][A-Za-z'\-]+|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))"
 _US_ADDRESS = (
@@ -442,7 +448,7 @@ _UK_ADDRESS = (
 # US address written in lower case: only with the city, the state and the ZIP code
 _US_ADDRESS_LOWER = (
     r"(?<![\w\-.])\d{1,6}[a-z]?\s+(?:(?:[nsew]|ne|nw|se|sw|north|south|east|west)\.?\s+)?(?:[a-z][a-z'\-]+\.?\s+){1,4}"
-    + _SUFFIX + r"(?![A-Za-z])\.?(?:,?\s+" + r"(?i:apt|apartment|suite|ste|unit|fl|floor|bldg|rm|room|#)" + r"\.?\s*#?[a-z0-9\-]{1,6})?"
+    + _SUFFIX_ANY_CASE + r"(?![A-Za-z])\.?(?:,?\s+" + r"(?i:apt|apartment|suite|ste|unit|fl|floor|bldg|rm|room|#)" + r"\.?\s*#?[a-z0-9\-]{1,6})?"
     r",\s*[a-z]+(?:[ \-][a-z]+){0,2},\s*[a-z]{2}\s+\d{5}(?:-\d{4})?(?!\d)")
 # Brazil: street, number, city - UF, CEP (any street type: the UF and CEP make the shape)
 _BR_ADDRESS = (
