@@ -5,7 +5,11 @@ The resource is the US Census Bureau's 1990 name frequency lists (public domain:
 names and 88,799 surnames, as shipped by the ``names`` package; we keep the surnames covering
 the most frequent 90 %, about 30,000). The census records the names of a population of
 immigrants, so it holds most common Spanish, Italian, German, French, Dutch and Portuguese
-surnames too. It is independent of any test corpus.
+surnames too. It is independent of any test corpus. To it we add ``data/names/latin_given.txt``
+(hand-written: es/pt/it/nl/de/fr given names and names given since 1990), and for the scripts
+without an NER model the lists and rules of the second half of this module
+(:func:`script_name_spans`); :func:`field_name_spans` and :func:`key_name_spans` read names that
+form a field of their own (a lower-case CSV cell, a JSON key in Title Case).
 
 A pair of words is a name when:
 
