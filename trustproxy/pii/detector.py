@@ -313,7 +313,12 @@ def _plausible_ip(v: str) -> bool:
 _PERSON_CUE = regex.compile(
     r"(?i)(?:\b(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|dear|hi|hello|hey|thanks|regards|cc|from|"
     r"to|ask|tell|call|email|contact|with|by|patient|client|customer|employee|user|named|"
-    r"name\s+is|i\s+am|i'm|this\s+is|signed)\.?)\s*[,:]?\s*$")
+    r"name\s+is|i\s+am|i'm|this\s+is|signed|"
+    # de, fr, es, it, nl, pt: the same cues (to, customer, patient, Mr/Mrs, dear, name)
+    r"an|herr|frau|kunde|kundin|patientin|liebe|lieber|name|à|a|pour|avec|client|cliente|m|mme|mlle|"
+    r"monsieur|madame|cher|chère|nom|para|con|paciente|señor|señora|sr|sra|estimado|estimada|nombre|"
+    r"per|signor|signora|sig|sig\.ra|dott|gentile|caro|cara|nome|naar|aan|klant|patiënt|dhr|mevr|"
+    r"beste|naam|encaminhe\s+isto\s+para|senhor|senhora|prezado|prezada|o\s+cliente|a\s+cliente)\.?)\s*[,:]?\s*$")
 
 
 def _ner_produces(engine: Any, ner_cfg: Any, language: str) -> frozenset[str]:
@@ -562,6 +567,9 @@ class Detector:
                 found += self._recased_names(norm)
                 found += [(a, b, "PERSON", 0.7, "cjk-name") for a, b in _cjk_names(norm)]
                 found += self._listed_names(norm)
+                lines = _line_view(text, norm, offsets)
+                found += _script_names(lines)
+                found += _field_names(lines)
             cands: list[Span] = []
             for start, end, etype, score, rec in found:
                 if score < th.get(etype, 1.0) and rec != KEYED:
@@ -657,6 +665,36 @@ class Detector:
         return out
 
 
+def _line_view(text: str, norm: str, offsets: Sequence[int]) -> str:
+    """``norm`` with the spaces that stand for a line break of the original put back as line
+    breaks (same length): a CSV cell or a label line is a field of its own."""
+    if "\n" not in text:
+        return norm
+    chars = list(norm)
+    for i, c in enumerate(chars):
+        if c == " " and i < len(offsets) and 0 <= offsets[i] < len(text) and text[offsets[i]] in "\r\n":
+            chars[i] = "\n"
+    return "".join(chars)
+
+
+def _script_names(norm: str) -> list[tuple[int, int, str, float, str]]:
+    """Names in Han, kana, Arabic and Devanagari script from the name resource
+    (:func:`trustproxy.pii.names.script_name_spans`)."""
+    from trustproxy.pii.names import script_name_spans
+
+    return [(a, b, "PERSON", score, "script-name-list") for a, b, score in script_name_spans(norm)]
+
+
+def _field_names(view: str) -> list[tuple[int, int, str, float, str]]:
+    """Lower-case Latin names in a field of their own (:func:`trustproxy.pii.names.field_name_spans`)."""
+    from trustproxy.pii.names import field_name_spans, key_name_spans
+
+    out = [(a, b, "PERSON", score, "name-list-field") for a, b, score in field_name_spans(view)]
+    out += [(a, b, "PERSON", score, "name-list-key") for a, b, score in key_name_spans(view)
+            if not _product_name(view[a:b])]
+    return out
+
+
 def _listed(v: str) -> bool:
     from trustproxy.pii.names import load, stop_words
 
@@ -734,8 +772,13 @@ _CJK_LABEL = regex.compile(
 def _cjk_names(norm: str) -> list[tuple[int, int]]:
     if not regex.search(r"\p{Han}|\p{Katakana}", norm):
         return []
+    from trustproxy.pii.names import starts_with_surname
+
     out = [m.span(1) for m in _CJK_HONORIFIC.finditer(norm)]
-    out += [m.span(1) for m in _CJK_LABEL.finditer(norm)]
+    for m in _CJK_LABEL.finditer(norm):
+        # a label with a colon takes any name; a phrase ("我是", "私は") only a listed surname
+        if "：" in m.group(0) or ":" in m.group(0) or starts_with_surname(m.group(1)):
+            out.append(m.span(1))
     return out
 
 
@@ -773,6 +816,8 @@ heroku cloudflare fastly akamai nginx apache tomcat celery rabbitmq kibana logst
 envoy linkerd argo flux tekton spinnaker pulumi chef puppet vagrant packer oracle sap ibm cisco
 visual xcode android apple windows linux ubuntu debian fedora centos openai anthropic claude
 gemini llama mistral hugging langchain pytorch tensorflow keras pandas numpy jupyter vscode
+adobe atlassian acrobat photoshop illustrator autodesk intel nvidia amd dell lenovo samsung
+siemens bosch philips sony panasonic toshiba canon nikon zoom webex dropbox box shopify wordpress
 """.split())
 
 
@@ -869,3 +914,5 @@ def prepare(policy: Any) -> None:
         languages.prepare()
     names.load()
     names.stop_words()
+    names.script_lists()
+    names.script_stop_words()

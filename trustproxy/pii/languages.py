@@ -14,8 +14,10 @@ What covers a language (:func:`coverage`):
 - every language gets the pattern and checksum recognizers (cards, IBAN, e-mail, phones with the
   language's regions, national ids, secrets, dates of birth with the language's words for
   "born", street addresses of the covered countries), values typed by their JSON/CSV/``key=``
-  keys, and names from the census name lists (Latin script) or honorific/label cues (Chinese,
-  Japanese);
+  keys, and names from the name resource (``trustproxy/pii/data/names``: the census lists and
+  given names of es/pt/it/nl/de/fr for Latin script; surname and given-name lists of Chinese,
+  Japanese, Arabic and Hindi, used with honorifics, labels, cue words and fields; see
+  :mod:`trustproxy.pii.names`);
 - a language with no NER model is *uncovered* for names: a policy decides what happens to such
   text with the pseudo entity ``UNCOVERED_LANGUAGE`` (``action: block`` refuses it; listing it
   under ``retention.require_zero_data_retention_for`` sends it only to zero-data-retention
@@ -122,9 +124,9 @@ def coverage(policy: Any) -> dict[str, dict[str, Any]]:
     for lang in sorted(set(LATIN_LANGUAGES) | set(models) | {"ja", "zh", "ko", "ar", "hi", "ru"}):
         model = models.get(lang)
         if lang in LATIN_LANGUAGES:
-            names = f"NER ({model})" if model else "census name lists"
-        elif lang in ("ja", "zh"):
-            names = f"NER ({model})" if model else "honorific and label cues"
+            names = f"NER ({model})" if model else "census and given-name lists"
+        elif lang in ("ja", "zh", "ar", "hi"):
+            names = f"NER ({model})" if model else "name lists with structure (honorific, label, cue, field)"
         else:
             names = f"NER ({model})" if model else "none"
         out[lang] = {

@@ -184,6 +184,8 @@ def _digits_between(lo: int, hi: int) -> Callable[[str], bool]:
 def _address_ok(v: str) -> bool:
     """Not a quantity ("3 new Features Way" stays possible; "12 GB Drive" is no address)."""
     words = v.split()
+    if regex.search(r"[\p{Han}\p{Hiragana}\p{Katakana}]", v):  # CJK: no spaces between words
+        return sum(c.isdigit() for c in v) >= 1 and len(v) >= 6
     return len(words) >= 2 and not regex.match(r"(?i)^\d+\s+(?:gb|mb|kb|tb|ms|px|x)\b", v)
 
 
@@ -367,30 +369,37 @@ _DOB_CTX = (r"(?:\bd\.?o\.?b\b\.?|date\s+of\s+birth|birth\s*date|birthday|\bborn
             r"|data\s+de\s+nascimento|生年月日|出生日期|出生于|生于|誕生日|जन्म\s*तिथि|तारीख\s+जन्म|جنم"
             r"|تاريخ\s+الميلاد|تاريخ\s+الولادة|مواليد)")
 
-def _usps_suffixes() -> str:
+def _usps_suffixes(any_case: bool = False) -> str:
     """Street suffixes of USPS Publication 28, Appendix C1 (names and abbreviations), as the
     ``usaddress`` package ships them (``usaddress.STREET_NAMES``)."""
     import usaddress
 
     words = sorted({w for w in usaddress.STREET_NAMES if w.isalpha() and len(w) >= 2},
                    key=len, reverse=True)
-    return "(?i:" + "|".join(words) + ")"
+    long = [w for w in words if len(w) > 3]
+    short = [w for w in words if len(w) <= 3]
+    if any_case:
+        return "(?i:" + "|".join(words) + ")"
+    # an abbreviation is written capitalised ("Is" is Island, "is" a verb)
+    return "(?:(?i:" + "|".join(long) + ")|(?=[A-Z])(?i:" + "|".join(short) + "))"
 
 
 _SUFFIX = _usps_suffixes()
+_SUFFIX_ANY_CASE = _usps_suffixes(any_case=True)
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Bldg|Building|Rm|Room|#)"
 _NAME_WORD = r"(?:[A-Z][A-Za-z'\-]+|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))"
 _US_ADDRESS = (
     r"(?<![\w\-.])\d{1,6}[A-Z]?(?:-\d{1,4})?\s+(?:(?i:[NSEW]|NE|NW|SE|SW)\.?\s+|(?i:North|South|East|West)\s+)?"
-    r"(?:" + _NAME_WORD + r"\.?\s+){1,4}" + _SUFFIX + r"(?![A-Za-z])\.?"
+    r"(?:(?:[A-Z][a-z]{0,2}\.|" + _NAME_WORD + r")\s+){1,4}" + _SUFFIX + r"(?![A-Za-z])\.?"
     r"(?:\s+(?i:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
     r"(?:,?\s+" + _UNIT + r"\.?\s*#?[A-Za-z0-9\-]{1,6})?"
     r"(?:,\s*[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2})?"
     r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
     r"(?:,?\s+[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}(?![A-Za-z0-9]))?"   # a UK postcode
 )
-_DE_ADDRESS = (r"(?<![\w\-])(?:[A-ZÄÖÜ][a-zäöüß]+-)*[A-ZÄÖÜ][a-zäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad)"
-               r"\s+\d{1,4}\s?[a-z]?(?![\w])(?:,\s*(?:D-)?\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+(?:\s[a-zäöü]+\s[A-ZÄÖÜ][a-zäöüß]+)?)?"
+_DE_ADDRESS = (r"(?<![\w\-])(?:(?:[A-ZÄÖÜ][a-zäöüß]+-)+(?:Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee|Ring|Damm|Ufer|Chaussee|Steig|Pfad)"
+               r"|(?:[A-ZÄÖÜ][a-zäöüß]+-)*[A-ZÄÖÜ][a-zäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad))"
+               r"\s+\d{1,4}\s?[a-z]?(?:-\d{1,4}[a-z]?)?(?![\w])(?:,\s*(?:D-)?\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+(?:\s[a-zäöü]+\s[A-ZÄÖÜ][a-zäöüß]+)?)?"
                r"|(?<![\w\-])(?:Am|An\sder|Im|In\sder|Auf\sdem|Zum|Zur)\s[A-ZÄÖÜ][a-zäöüß]+\s\d{1,4}[a-z]?,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+")
 _FR_ADDRESS = (r"(?<![\w])\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|chemin|impasse|quai|place|allée|route|cours|passage|square)"
                r"\s+(?:(?:de|du|des|la|le|l'|d')\s*)*[A-ZÉÈÀÂ][\w'\-]+(?:\s+(?:de\s|du\s|des\s|la\s|le\s|l'|d')?[A-ZÉÈÀÂ][\w'\-]+){0,3}"
@@ -404,14 +413,60 @@ _ES_PT_IT_ADDRESS = (
     r",?\s+(?:n[º°o]\.?\s*)?\d{1,5}[A-Za-z]?(?:\s?[/\-]\s?\d{1,3}[A-Za-z]?|,?\s(?:\d{1,2}[º°ª]\s?[A-Za-z]?|Apto\.?\s?\d+|Bloco\s\w+|Piso\s\d+|Puerta\s\d+|int\.\s?\d+|Casa\s\d+|Sala\s\d+))*"
     r"(?:(?:,\s*|\s+)(?:\d{5}(?:-\d{3})?|CEP:?\s*\d{5}-?\d{3})\s*[,\-]?\s*[A-ZÁÉÍÓÚÑÀÈÌÒÙ][\w\-]+(?:\s+(?:de\s|del\s)?[A-ZÁÉÍÓÚÑ][\w\-]+)*)?"
     r"(?:\s*[\-,]\s*[A-Z]{2}(?![A-Za-z]))?")
-_NL_ADDRESS = (r"(?<![\w\-])[A-Z][a-z]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|steeg|hof|park|pad|dreef|markt)"
-               r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)*)?")
-_JA_ADDRESS = (r"(?:〒?\d{3}-\d{4}\s*)?(?:東京都|北海道|(?:京都|大阪)府|\p{Han}{2,3}県)\p{Han}{1,8}?[市区町村郡]"
-               r"[\p{Han}\p{Hiragana}\p{Katakana}ー]{0,12}?\d{1,4}(?:丁目|[-−の])\d{1,4}(?:番地?|[-−の])?(?:\d{1,4}号?)?"
-               r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\d{1,4}号?室?)?")
-_ZH_ADDRESS = (r"\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,8}?(?:市|区|县|州|盟)(?:\p{Han}{1,8}?(?:区|县|镇|乡|街道))?"
-               r"\p{Han}{1,12}?(?:路|街|道|巷|胡同|大道)(?:\p{Han}{1,4}段)?\d{1,5}号(?:\p{Han}{0,10}\d{1,5}(?:号楼|栋|单元|室|层))*"
-               r"|\p{Han}{2,8}?(?:省|自治区|市)\p{Han}{1,16}?(?:路|街|道|巷)\d{1,5}号")
+_NL_ADDRESS = (r"(?<![\w\-])\p{Lu}[\p{Ll}\-]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|steeg|hof|park|pad|dreef|markt|baan|boulevard|plantsoen|erf|wal|haven|veld|burg|brink|hoek|rade|berg)"
+               r"\s+\d{1,4}[a-zA-Z]?(?:-\d{1,4})?(?:,?\s*\d{4}\s?[A-Z]{2}\s+\p{Lu}[\p{Ll}]+(?:[ \-]\p{Lu}?[\p{Ll}]+)*)?")
+# Japanese: prefecture, municipality (市区町村郡), town, then chōme-ban-gō; digits may stand apart
+# (the normalised view sets a space between digits and CJK letters)
+_JA_ADDRESS = (r"(?:〒?\s?\d{3}-\d{4}\s*)?(?:東京\s{0,2}都|北海\s{0,2}道|(?:京都|大阪)\s{0,2}府|\p{Han}{2,3}\s{0,2}県)\s?[\p{Han}ケヶの]{1,8}?[市区町村郡]"
+               r"[\p{Han}\p{Hiragana}\p{Katakana}ー ]{0,14}?\d{1,4}\s?(?:丁\p{Cf}?目|[-−の])\s?\d{1,4}\s?(?:番地?|[-−の])?\s?(?:\d{1,4}\s?号?)?"
+               r"(?:\s*[\p{Han}\p{Katakana}\p{Hiragana}ー]{1,20}\s?\d{1,4}\s?号?室?)?")
+# Chinese: province / autonomous region / SAR / municipality, city or county, district, street,
+# number 号 (+ building, unit, room)
+# Chinese: a provincial-level division by name (the 34 of the PRC's administrative division
+# codes), city or county, district, street, number 号 (+ building, unit, room)
+_ZH_PROVINCE = (r"(?:(?:河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾)省"
+                r"|(?:内蒙古|广西壮族|广西|西藏|宁夏回族|宁夏|新疆维吾尔|新疆)自治区|(?:香港|澳门)特别行政区|(?:北京|天津|上海|重庆)市)")
+_ZH_ADDRESS = (_ZH_PROVINCE + r"\s?\p{Han}{1,8}?(?:市|区|县|州|盟)(?:\s?\p{Han}{1,8}?(?:区|县|镇|乡|街道))?"
+               r"\s?[\p{Han} \r\n]{1,12}?(?:路|街|道|巷|胡同|大道|里|弄)(?:\p{Han}{1,4}段)?\s?\d{1,5}\s?号(?:\s?\p{Han}{0,10}\s?\d{1,5}\s?(?:号楼|栋|单元|室|层))*"
+               r"|" + _ZH_PROVINCE + r"\s?[\p{Han} ]{1,16}?(?:路|街|道|巷)\s?\d{1,5}\s?号")
+# India (Devanagari): house number, locality, town, PIN code (6 digits, first 1-9)
+_IN_ADDRESS = (r"(?<![\d/])\d{1,5}(?:/\d{1,5})?,?\s+\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*){0,3},"
+               r"\s*\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*(?:\s\p{Devanagari}[\p{Devanagari}\u200c\u200d\p{Mn}]*){0,2}[\s,\-]*[1-9]\d{2}\s?\d{3}(?!\d)")
+# es/it/pt written in any case: a street-type word, a house number and a postcode within a line
+_STREET_POSTCODE = (
+    r"(?i)(?<![\w])(?:calle|avenida|avda\.|paseo|plaza|camino|carretera|ronda|travesía|rambla|glorieta|"
+    r"via|viale|piazza|piazzale|corso|vicolo|largo|strada|rua|travessa|praça|rodovia|estrada|avenue|ladeira|"
+    r"alameda|setor|quadra|vila)\s+\p{L}[\p{L}'\-]*(?:\s+\p{L}[\p{L}'\-]*){0,4},?\s+(?:n[º°o]\.?\s*)?\d{1,5}[a-z]?"
+    r"(?:[\s,]+\p{L}[\p{L} ]{0,25}?\s?-\s?\p{L}{2})?[\s,]+(?:\d{5}-\d{3}|\d{5})(?![\d])"
+    r"(?:\s*[\-,]?\s*\p{L}[\p{L}\-]*(?:\s\p{L}[\p{L}\-]*){0,2}(?=[.,;\n]|$))?")
+
+# UK: flat/studio, house number, street with a suffix, locality and town, postcode
+_UK_ADDRESS = (
+    r"(?<![\w])(?:(?:Flat|Studio|Apartment|Unit|Room)\s+\d{1,4}[A-Za-z]?,?\s+)?(?:\d{1,4}[A-Za-z]?,?\s+)?"
+    r"(?:[A-Z][a-z'\-]+\s+){1,3}" + _SUFFIX + r"(?![A-Za-z]),?\s+(?:[A-Z][a-z'\-]+[ ,\r\n]{1,3}){1,4}"
+    r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}(?![A-Za-z0-9])")
+# US address written in lower case: only with the city, the state and the ZIP code
+_US_ADDRESS_LOWER = (
+    r"(?<![\w\-.])\d{1,6}[a-z]?\s+(?:(?:[nsew]|ne|nw|se|sw|north|south|east|west)\.?\s+)?(?:[a-z][a-z'\-]+\.?\s+){1,4}"
+    + _SUFFIX_ANY_CASE + r"(?![A-Za-z])\.?(?:,?\s+" + r"(?i:apt|apartment|suite|ste|unit|fl|floor|bldg|rm|room|#)" + r"\.?\s*#?[a-z0-9\-]{1,6})?"
+    r",\s*[a-z]+(?:[ \-][a-z]+){0,2},\s*[a-z]{2}\s+\d{5}(?:-\d{4})?(?!\d)")
+# Brazil: street, number, city - UF, CEP (any street type: the UF and CEP make the shape)
+_BR_ADDRESS = (
+    r"(?<![\w])\p{Lu}[\p{L}'\-]*(?:\s+(?:da|de|do|das|dos|e|\p{Lu}[\p{L}'\-]*)){0,5},?\s+(?:n[º°o]\.?\s*)?\d{1,5}[A-Za-z]?"
+    r"(?:,?\s+(?i:apto\.?|apartamento|bloco|casa|sala|lote|quadra)\s*\w{1,5})*"
+    r"(?:,\s*\p{Lu}[\p{L}'\-]*(?:\s+(?:da|de|do|das|dos|e|\p{Lu}[\p{L}'\-]*)){0,4})?"
+    r",?\s+\p{Lu}[\p{L}'\-]*(?:\s+(?:da|de|do|das|dos|e|\p{Lu}[\p{L}'\-]*)){0,3}\s?[\-/]\s?[A-Z]{2},?\s+\d{5}-?\d{3}(?!\d)")
+# Continental Europe: capitalised street words, a house number, a 5-digit postcode, the town
+_EU_ADDRESS = (
+    r"(?<![\w])(?!(?:Order|Version|Invoice|Ticket|Case|Room|Step|Page|Line|Item|Build|Release|Port|Node|Region|Zone"
+    r"|Chapter|Section|Table|Figure|Issue|Sprint|Phase|Level|Tier|Batch|Job|Run|Task|Test|Week|Day|Year)\b)"
+    r"\p{Lu}[\p{L}'’\-]+(?:\s+(?:(?:de|del|de\s+la|di|della|dei|da|do|dos|das|du|des|le|la|l'|d')\s+)?\p{Lu}[\p{L}'’\-]+){0,4}"
+    r",?\s+\d{1,4}[A-Za-z]?(?:\s?(?:bis|ter))?(?:,?\s+(?:Apt\.?|Piso|Puerta|int\.|scala|Esc\.)\s*\w{1,4})*(?:,?\s+\d{1,2}[º°ª]\s?[A-Z]?)?"
+    r",?\s+\d{5}\s+\p{Lu}[\p{L}'’\-]+(?:[\s\-]\p{Lu}?[\p{L}'’\-]+){0,3}(?=\s*(?:[.,;:)\"'\]\n]|$))")
+# France: a street type and its name, then the postcode and town, without a house number
+_FR_ADDRESS_NO_NUMBER = (
+    r"(?i:(?<![\w])(?:rue|avenue|boulevard|chemin|impasse|allée|allee|place|quai|route|cours))\s+"
+    r"(?:(?:de|du|des|la|le|l'|d')\s*)*\p{Lu}[\p{L}'\-]+(?:\s+\p{Lu}[\p{L}'\-]+){0,3},?\s+\d{5}\s+\p{Lu}[\p{L}'\-]+(?:[\s\-]\p{L}[\p{L}'\-]*){0,4}")
 
 _URL_PASSWORD = r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]{0,64}:([^\s@/]{1,128})@"
 _KV_PASSWORD = (r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|db_pass(?:word)?|pass)"
@@ -547,7 +602,14 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                             Rule("ES/IT/PT street address", _ES_PT_IT_ADDRESS, 0.7),
                             Rule("NL street address", _NL_ADDRESS, 0.7),
                             Rule("JA address", _JA_ADDRESS, 0.8),
-                            Rule("ZH address", _ZH_ADDRESS, 0.8)], _address_ok),
+                            Rule("ZH address", _ZH_ADDRESS, 0.8),
+                            Rule("IN address", _IN_ADDRESS, 0.7),
+                            Rule("ES/IT/PT street with postcode", _STREET_POSTCODE, 0.7),
+                            Rule("US street address (lower case)", _US_ADDRESS_LOWER, 0.8),
+                            Rule("UK address with postcode", _UK_ADDRESS, 0.8),
+                            Rule("BR address (UF and CEP)", _BR_ADDRESS, 0.75),
+                            Rule("EU street, number, postcode, town", _EU_ADDRESS, 0.7),
+                            Rule("FR street and postcode", _FR_ADDRESS_NO_NUMBER, 0.7)], _address_ok),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
                                 rf"(?i){_DOB_CTX}\s*(?:[:=\-]|is|was)?\s*(?:on\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
