@@ -316,7 +316,7 @@ class Detector:
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.nlp_engine import NerModelConfiguration
 
-        from trustproxy.pii.recognizers import REPLACED_PRESIDIO, build_recognizers
+        from trustproxy.pii.recognizers import REPLACED_PRESIDIO, build_recognizers, merge_recognizers
 
         self.nlp_model = nlp_model
         self.language = language
@@ -341,7 +341,7 @@ class Detector:
         # NANP (US/CA) parses under "US"; "+<country code>" numbers parse under any region.
         registry.add_recognizer(_phone_recognizer_cls(PhoneRecognizer)(
             supported_language=language, supported_regions=PHONE_REGIONS))
-        for rec in build_recognizers(language):
+        for rec in merge_recognizers(build_recognizers(language), language):
             registry.add_recognizer(rec)
         self._analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=self._engine, supported_languages=[language],

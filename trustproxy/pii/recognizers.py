@@ -31,7 +31,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from trustproxy.policy.schema import CustomRecognizer
 
-__all__ = ["RegexRecognizer", "Rule", "build_recognizers", "compile_custom", "SECRET_ENTITIES",
+__all__ = ["RegexRecognizer", "Rule", "PatternPass", "build_recognizers", "merge_recognizers", "compile_custom", "SECRET_ENTITIES",
            "OUR_ENTITIES"]
 
 _FLAGS = regex.DOTALL | regex.MULTILINE  # case-sensitive unless a rule says (?i)
@@ -47,6 +47,11 @@ class Rule:
     pattern: str
     score: float
     extend: bool = False
+    #: a cheap pre-check, never a change of what matches: the rule runs only on a text holding one
+    #: of these lower-case literals (``need``) or a match of ``need_rx``. Each must occur in every
+    #: match of ``pattern`` (so a text without them cannot match; the tests check this on samples).
+    need: tuple[str, ...] = ()
+    need_rx: str | None = None
 
 
 class RegexRecognizer(PatternRecognizer):
@@ -69,15 +74,22 @@ class RegexRecognizer(PatternRecognizer):
     def analyze(self, text: str, entities: list[str],
                 nlp_artifacts: NlpArtifacts | None = None,
                 regex_flags: int | None = None) -> list[RecognizerResult]:
+        return self.scan(text, _Prechecks(text), self.id)
+
+    def scan(self, text: str, pre: _Prechecks, rec_id: str) -> list[RecognizerResult]:
+        """Matches of the rules whose pre-checks pass (``rec_id``: the identifier reported)."""
         entity = self.supported_entities[0]
+        name: str = getattr(self, "name")  # noqa: B009 (Presidio's attribute is untyped)
         out: list[RecognizerResult] = []
         for rule, rx in self._rules:
+            if not pre.passes(rule):
+                continue
             try:
                 matches = list(rx.finditer(text)) if self._timeout is None else _matches(rx, text, self._timeout)
             except TimeoutError:
                 from trustproxy.errors import GuardFailed
 
-                raise GuardFailed(f"Recognizer '{getattr(self, 'name')}' took longer than its regex time limit "
+                raise GuardFailed(f"Recognizer '{name}' took longer than its regex time limit "
                                   f"({self._timeout} s); the request was not sent.", code="guard_timeout") from None
             for m in matches:
                 start, end = _group_span(m)
@@ -88,7 +100,6 @@ class RegexRecognizer(PatternRecognizer):
                 value = text[start:end]
                 if self._validate is not None and not self._validate(value):
                     continue
-                name: str = getattr(self, "name")  # noqa: B009 (Presidio's attribute is untyped)
                 expl = AnalysisExplanation(recognizer=name, original_score=rule.score,
                                            pattern_name=rule.name, pattern=rule.pattern)
                 out.append(RecognizerResult(
@@ -96,9 +107,74 @@ class RegexRecognizer(PatternRecognizer):
                     analysis_explanation=expl,
                     recognition_metadata={
                         RecognizerResult.RECOGNIZER_NAME_KEY: name,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec_id,
                     }))
-        return EntityRecognizer.remove_duplicates(out)
+        return EntityRecognizer.remove_duplicates(out) if len(out) > 1 else out
+
+
+class _Prechecks:
+    """The pre-checks of :class:`Rule` on one text, each computed at most once."""
+
+    __slots__ = ("text", "_low", "_rx")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._low: str | None = None
+        self._rx: dict[str, bool] = {}
+
+    def passes(self, rule: Rule) -> bool:
+        if rule.need:
+            if self._low is None:
+                self._low = self.text.lower()
+            low = self._low
+            if not any(w in low for w in rule.need):
+                return False
+        if rule.need_rx is not None:
+            hit = self._rx.get(rule.need_rx)
+            if hit is None:
+                hit = self._rx[rule.need_rx] = _need_rx(rule.need_rx).search(self.text) is not None
+            if not hit:
+                return False
+        return True
+
+
+_NEED_RX: dict[str, Any] = {}
+
+
+def _need_rx(pattern: str) -> Any:
+    rx = _NEED_RX.get(pattern)
+    if rx is None:
+        rx = _NEED_RX[pattern] = regex.compile(pattern, _FLAGS)
+    return rx
+
+
+class PatternPass(EntityRecognizer):
+    """All of our pattern rule sets as one Presidio recognizer: one call per text instead of one
+    per rule set (Presidio pays result bookkeeping and a context-enhancement loop per recognizer),
+    rule sets of types not asked for skipped, and each rule's pre-check computed once per text.
+    Results keep the rule set's readable name (``CreditCardRecognizer``) for dry runs."""
+
+    def __init__(self, sets: Sequence[RegexRecognizer], language: str = "en") -> None:
+        self._sets = list(sets)
+        super().__init__(supported_entities=sorted({s.supported_entities[0] for s in self._sets}),
+                         name="TrustproxyPatternRecognizer", supported_language=language, context=[])
+
+    def load(self) -> None:
+        pass
+
+    @property
+    def rule_sets(self) -> list[RegexRecognizer]:
+        return list(self._sets)
+
+    def analyze(self, text: str, entities: list[str],
+                nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        wanted = set(entities or self.supported_entities)
+        pre = _Prechecks(text)
+        out: list[RecognizerResult] = []
+        for rec in self._sets:
+            if rec.supported_entities[0] in wanted:
+                out.extend(rec.scan(text, pre, self.id))
+        return out
 
 
 def _matches(rx: Any, text: str, timeout: float) -> list[Any]:
@@ -686,6 +762,20 @@ def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
         out.append(RegexRecognizer(entity, rules, name=name, language=language, context=ctx,
                                    validate=validate))
     return out
+
+
+def merge_recognizers(recs: Iterable[EntityRecognizer], language: str = "en"
+                      ) -> list[EntityRecognizer]:
+    """``recs`` with our context-free rule sets folded into one :class:`PatternPass` (rule sets
+    with context words stay apart: Presidio's context enhancer reads a recognizer's words)."""
+    merged: list[RegexRecognizer] = []
+    rest: list[EntityRecognizer] = []
+    for r in recs:
+        if type(r) is RegexRecognizer and not r.context and r._timeout is None:
+            merged.append(r)
+        else:
+            rest.append(r)
+    return ([PatternPass(merged, language)] if merged else []) + rest
 
 
 def _deny_regex(words: Iterable[str]) -> str:
