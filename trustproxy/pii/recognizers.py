@@ -618,6 +618,48 @@ SECRET_ENTITIES: tuple[str, ...] = (
 )
 
 
+# What stands between a label and its value in the corpus languages: "no.", "n°", "Nr.", "番号",
+# then a verb or particle ("is", "ist", "lautet", "est le", "es", "è", "é", "は", "是", "为", "है",
+# "هو"). Labels come before values in every one of them but Japanese, Hindi (value, then "है"),
+# which these links do not need.
+_VERB = r"(?:is|ist|lautet|est(?:\s+le)?|es|è|é|era|war|was|هو|هي|है|は|是|为|為)"
+_LINK = (r"[\s.]*(?:(?:number|num|no|nr|n[º°o]|n|id|numero|número|numéro|nummer|番号|号码|号|संख्या|नंबर|رقم)\.?)?"
+         r"[\s.:#=\-：]*(?:" + _VERB + r"(?![\p{L}])[\s:：\-]*)?[\s#:：]*")
+_IDLINK = (r"[\s.:#\-：]*(?:(?:nr|no|nummer|number|num)\.?[\s.:#\-：]*)?(?:" + _VERB
+           + r"(?![\p{L}])[\s:：\-]*)?")
+_BANK_LABELS = (
+    r"(?:\bkonto(?:nummer|nr\.?)?|\bbankkonto|\bconto(?:\s+corrente)?|\bnumero\s+(?:di\s+)?conto"
+    r"|\bcompte(?:\s+bancaire)?|\bn[°º]\s*de\s+compte|\brekening(?:nummer)?|\bconta(?:\s+corrente)?"
+    r"|\bn[uú]mero\s+da\s+conta|\bcuenta(?:\s+bancaria)?|口座番号|銀行口座|口座|银行账号|账号|账户|帐号"
+    r"|खाता\s*(?:संख्या|नंबर|नं\.?)|बैंक\s+खाता|رقم\s+الحساب|الحساب\s+البنكي)")
+_MRN_LABELS = (
+    r"(?:\bpatient(?:en|in)?[\s\-]?(?:nummer|nr\.?|id)|\bpati[ëe]nt(?:en)?nummer|\bdossier\s+(?:patient|m[ée]dical)"
+    r"|\bnum[ée]ro\s+de\s+dossier|\bcartella\s+clinica|\bhistoria\s+cl[ií]nica|\bhistorial\s+m[ée]dico"
+    r"|\bprontu[áa]rio|\bkrankenakte|\bfallnummer|\bpatient\s+file|カルテ(?:番号)?|診察券番号|患者(?:番号|ID)"
+    r"|病历号?|病案号|住院号|मेडिकल\s+रिकॉर्ड|(?:मरीज़?|रोगी)\s+(?:का\s+)?रिकॉर्ड|रिकॉर्ड\s+नंबर"
+    r"|الملف\s+الطبي|رقم\s+المريض)")
+_DL_LABELS = (
+    r"(?:driver'?s?\s+licen[sc]e|driving\s+licen[sc]e|\bDL\b|\bD\.L\.|\blic(?:ense|ence)?\s*(?:#|no\.?|number)"
+    r"|\brijbewijs(?:nummer)?|\bcnh\b|carteira\s+(?:nacional\s+)?de\s+(?:motorista|habilita[çc][ãa]o)"
+    r"|f[üu]hrerschein(?:nummer)?|permis\s+de\s+conduire|permiso\s+de\s+conducir|licencia\s+de\s+conducir"
+    r"|\bpatente(?:\s+di\s+guida)?|運転免許(?:証)?(?:番号)?|免許証番号|驾驶证(?:号)?|驾照(?:号)?"
+    r"|ड्राइविंग\s+लाइसेंस|رخصة\s+(?:ال)?قيادة)")
+_PHONE_LABELS = (
+    r"(?:\btelefone|\btelefoon|\btel[ée]fono|\bt[ée]l[ée]phone|\brufnummer|\bhandynummer|\bmobilnummer"
+    r"|\bportable|\bgsm|\bwhatsapp|電話番号|携帯(?:電話)?(?:番号)?|电话号码|电话|手机(?:号码?)?"
+    r"|फ़ोन|फोन|मोबाइल|رقم\s+(?:ال)?هاتف|الهاتف|هاتف|الجوال|جوال)")
+_PHONE_CUES = (
+    r"(?:\bcall(?:\s+(?:me|him|her|us|them))?(?:\s+back)?\s+(?:on|at)|\bring\s+(?:me\s+)?(?:on|at)"
+    r"|\btext\s+(?:me\s+)?(?:on|at)|\breach(?:able)?\s+(?:me\s+|him\s+|her\s+)?(?:on|at)"
+    r"|r[üu]ckruf(?:\s+bitte)?\s+unter|erreichbar\s+unter|\banrufen\s+unter|\bunter\s+der\s+nummer"
+    r"|\b(?:rappel|appel)(?:ez|er)(?:-(?:moi|nous|le|la))?\s+au|\bjoignable\s+au"
+    r"|\bllam(?:ar|e|eme|enos)\s+al|\bcontactar\s+al|\b(?:ri)?chiam(?:are|a|ami)\s+al|\bcontattare\s+al"
+    r"|\bterugbellen\s+op|\bbel(?:len)?\s+(?:me\s+)?op|\bbereikbaar\s+op"
+    r"|\bligar\s+para|\bliga[çc][ãa]o\s+para|\bretornar\s+(?:a\s+liga[çc][ãa]o\s+)?para|\btelefonar\s+para"
+    r"|الاتصال\s+(?:على|ب)|اتصل\s+(?:على|ب)|回电|致电|拨打|打电话给?)")
+_PHONE_VALUE = r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])"
+
+
 def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
     num_ctx = r"[\s.]*(?:number|num|no|nr|n[º°o]|#|id)?[\s.]*(?:is|:|=|#|-)?[\s#:]*"
     return [
@@ -638,18 +680,35 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
         ("MEDICAL_RECORD_NUMBER", [Rule(
             "MRN with context",
             r"(?i)(?:(?<![A-Za-z])mrn|\bmed\.?\s*rec(?:ord)?\.?|medical\s+record|patient\s+(?:id|number|no)|chart\s+(?:number|no|#))"
-            + num_ctx + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85)], _min_digits(5)),
+            + num_ctx + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85),
+            Rule("MRN with a label of another language", r"(?i)" + _MRN_LABELS + _LINK
+                 + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85,
+                 need=("patient", "patiënt", "dossier", "cartella", "historia", "historial", "prontu",
+                       "kranken", "fallnummer", "カルテ", "診察券", "患者", "病历", "病案", "住院",
+                       "रिकॉर्ड", "الملف", "المريض"))], _min_digits(5)),
         ("US_BANK_NUMBER", [Rule(
             "bank account with context",
             r"(?i)(?:bank\s+account|checking\s+account|savings\s+account|account\s+(?:number|no\.?|#|nr)"
             r"|\bacct\.?|\ba/c|\bkonto(?:nummer)?|n[uú]mero\s+de\s+cuenta|\bcuenta|num[ée]ro\s+de\s+compte"
             r"|numero\s+di\s+conto|rekeningnummer|n[uú]mero\s+da\s+conta|conta\s+corrente)" + num_ctx
-            + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8)], _digits_between(6, 17)),
+            + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8),
+            Rule("bank account with a label of another language", r"(?i)" + _BANK_LABELS + _LINK
+                 + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8,
+                 need=("konto", "conto", "compte", "rekening", "conta", "cuenta", "口座", "账", "帐",
+                       "खाता", "الحساب"))], _digits_between(6, 17)),
         ("US_DRIVER_LICENSE", [Rule(
             "driver licence with context",
             r"(?i)(?:driver'?s?\s+licen[sc]e|driving\s+licen[sc]e|\bDL|\bD\.L\.|\blic(?:ense|ence)?\s*(?:#|no\.?|number)"
             r"|f[üu]hrerschein(?:nummer)?|permis\s+de\s+conduire|permiso\s+de\s+conducir|patente|carteira\s+de\s+motorista)" + num_ctx
-            + r"([A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?)(?![A-Za-z0-9])", 0.8)], _min_digits(5)),
+            + r"([A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?)(?![A-Za-z0-9])", 0.8),
+            Rule("driver licence with a label of another language", r"(?i)" + _DL_LABELS + _LINK
+                 # US state formats, or a UK DVLA number (5 of the surname, 6 digits, initials,
+                 # a digit, 2 check characters)
+                 + r"((?-i:[A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?|[A-Z9]{5}\d{6}\s?[A-Z9]{2}\d[A-Z0-9]{2}))"
+                 r"(?![A-Za-z0-9])", 0.8,
+                 need=("driv", "dl", "d.l.", "lic", "rijbewijs", "cnh", "carteira", "führerschein",
+                       "fuhrerschein", "permis", "licencia", "patente", "運転免許", "免許証", "驾驶证",
+                       "驾照", "ड्राइविंग", "رخصة"))], _min_digits(5)),
         ("CREDIT_CARD", [Rule(
             "card number (Luhn, issuer ranges)",
             r"(?<![\d\-.])(?:\d[ \-]?){11,18}\d(?![\d])", 0.9)], card_valid),
@@ -662,7 +721,25 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
             Rule("phone with its label",
                  r"(?i)(?:\bphone|\btel(?:e(?:phone|fon|fono))?|\bmobile|\bcell|\bfax|\bhandy|\bm[óo]vil|\bcellulare|\bportable|\bcelular|電話|电话|手机)"
                  r"(?:\s*(?:number|no\.?|nr\.?|#|num))?\s*[:=.]?\s*"
-                 r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])", 0.7)], _digits_between(7, 15)),
+                 r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])", 0.7),
+            Rule("phone with a label of another language",
+                 r"(?i)" + _PHONE_LABELS + r"(?:\s*(?:number|no\.?|nr\.?|#|num|nummer|番号|号码|नंबर))?"
+                 r"\s*[:=.：]?\s*(?:" + _VERB + r"(?![\p{L}])[\s:：\-]*)?" + _PHONE_VALUE, 0.7,
+                 need=("telefon", "telefoon", "teléfono", "telefono", "téléphone", "telephone", "rufnummer",
+                       "handynummer", "mobilnummer", "portable", "gsm", "whatsapp", "電話", "携帯",
+                       "电话", "手机", "फ़ोन", "फोन", "मोबाइल", "هاتف", "جوال")),
+            Rule("phone after a call-back phrase",
+                 r"(?i)" + _PHONE_CUES + r"\s*[:：]?\s*" + _PHONE_VALUE, 0.65,
+                 need=("call", "ring", "text", "reach", "rückruf", "ruckruf", "erreichbar", "anrufen",
+                       "unter", "rappel", "appel", "joignable", "llam", "contactar", "chiam",
+                       "contattare", "bel", "bereikbaar", "ligar", "ligação", "ligacao", "retornar",
+                       "telefonar", "الاتصال", "اتصل", "回电", "致电", "拨打", "打电话")),
+            Rule("phone before a call-back phrase",
+                 r"(?<![\d+])" + _PHONE_VALUE[:-len(r"(?![\d])")] + r"(?![\d])\s*(?:へ|に|まで)\s*(?:折り返|お電話|電話|ご連絡|連絡)", 0.65,
+                 need=("折り返", "電話", "連絡")),
+            Rule("phone before a Hindi call-back phrase",
+                 _PHONE_VALUE + r"\s*पर\s+(?:वापस\s+)?(?:कॉल|फ़ोन|फोन)", 0.65,
+                 need=("कॉल", "फ़ोन", "फोन"))], _digits_between(7, 15)),
         ("US_PASSPORT", [Rule(
             "passport with context",
             r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporte|passaporto|paspoort)" + num_ctx
@@ -704,7 +781,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
         ("DE_TAX_ID", [Rule(
             "DE tax id with label",
             r"(?i)(?:steuer-?id(?:entifikationsnummer)?|steuerliche\s+identifikationsnummer|\bidnr|tax\s+id|identifikationsnummer)"
-            r"[\s.:#-]*(?:nr\.?|no\.?)?[\s.:#-]*(\d{2}\s?\d{3}\s?\d{3}\s?\d{3})(?!\d)", 0.85)],
+            + _IDLINK + r"(\d{2}\s?\d{3}\s?\d{3}\s?\d{3})(?!\d)", 0.85)],
          _stdnum_valid("de.idnr")),
         ("ES_NIF", [Rule("ES DNI", r"(?<![\w])\d{8}[ \-]?[A-HJ-NP-TV-Z](?![\w])", 0.75)],
          _stdnum_valid("es.dni")),
@@ -719,7 +796,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
             0.9)], _stdnum_valid("it.codicefiscale")),
         ("NL_BSN", [Rule(
             "NL BSN with label",
-            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)[\s.:#-]*(?:nr\.?|nummer)?[\s.:#-]*(\d{4}\.?\d{2}\.?\d{3}|\d{9})(?!\d)",
+            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)" + _IDLINK + r"(\d{4}\.?\d{2}\.?\d{3}|\d{9})(?!\d)",
             0.85)], _stdnum_valid("nl.bsn")),
         ("UK_NINO", [Rule(
             "UK National Insurance number",
@@ -727,7 +804,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
          nino_valid),
         ("UK_NHS", [Rule(
             "UK NHS number with label",
-            r"(?i)\bnhs(?:\s*(?:number|no\.?|num|#))?[\s.:#-]*(\d{3}[ \-]?\d{3}[ \-]?\d{4})(?!\d)", 0.85)],
+            r"(?i)\bnhs(?:\s*(?:number|no\.?|num|#))?" + _IDLINK + r"(\d{3}[ \-]?\d{3}[ \-]?\d{4})(?!\d)", 0.85)],
          _stdnum_valid("gb.nhs")),
         ("JP_MY_NUMBER", [Rule(
             "JP My Number with label",
@@ -737,7 +814,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
             "IN Aadhaar", r"(?<![\w])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w])", 0.6)],
          _stdnum_valid("in_.aadhaar")),
         ("BR_CPF", [Rule("BR CPF", r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w])", 0.85),
-                    Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*(\d{11})(?!\d)", 0.85)],
+                    Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*" + _IDLINK + r"(\d{11})(?!\d)", 0.85)],
          _stdnum_valid("br.cpf")),
         ("CN_RESIDENT_ID", [Rule(
             "CN resident id", r"(?<![\w])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\w])",
