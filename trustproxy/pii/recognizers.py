@@ -611,6 +611,43 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
     ]
 
 
+# Tokens of a known format broken over a line (a wrapped terminal, a YAML value re-flowed):
+# (type, name, prefix, token alphabet, strict form of the whole token). A candidate is a prefix
+# (itself possibly broken) and the rest of the token across one break; it counts only if the
+# pieces joined are the strict form and the first piece alone is not (a whole token followed by
+# the next word is found by the strict rule, and the word stays).
+_SPLIT_TOKENS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
+    ("AWS_ACCESS_KEY", "AWS access key", ("A3T", "ABIA", "ACCA", "AKIA", "ASIA"), "A-Z0-9",
+     r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}"),
+    ("GENERIC_SECRET", "Twilio key", ("AC", "SK"), "a-zA-Z0-9", r"(?:AC|SK)[a-f0-9]{32}"),
+    ("GENERIC_SECRET", "Hugging Face token", ("hf_",), "A-Za-z0-9_", r"hf_[A-Za-z0-9]{34,40}"),
+    ("GENERIC_SECRET", "npm token", ("npm_",), "A-Za-z0-9_", r"npm_[A-Za-z0-9]{36}"),
+    ("GITHUB_TOKEN", "GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), "A-Za-z0-9_",
+     r"gh[pousr]_[A-Za-z0-9]{36}"),
+    ("SLACK_TOKEN", "Slack token", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"),
+     "A-Za-z0-9\\-", r"xox[abposr]-(?:\d+-)+[A-Za-z0-9]{16,}"),
+    ("OPENAI_API_KEY", "OpenAI key", ("sk-proj-", "sk-svcacct-", "sk-admin-"), "A-Za-z0-9_\\-",
+     r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}"),
+)
+_BREAK = r"(?:[ \t\x0b\x0c]{1,2}|[ \t]*\r?\n[ \t]*)"
+
+
+def _split_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
+    out: list[tuple[str, list[Rule], Callable[[str], bool] | None]] = []
+    for entity, label, prefixes, alpha, strict in _SPLIT_TOKENS:
+        spaced = "|".join((_BREAK + "?").join(regex.escape(c) for c in p) for p in prefixes)
+        pat = (rf"(?<![A-Za-z0-9_\-])(?:{spaced})[{alpha}]*(?:{_BREAK}[{alpha}]+)?(?![{alpha}])")
+        rx = regex.compile(strict)
+
+        def ok(v: str, rx: Any = rx) -> bool:
+            pieces = regex.split(r"\s+", v)
+            return len(pieces) == 2 and rx.fullmatch("".join(pieces)) is not None \
+                and rx.fullmatch(pieces[0]) is None
+        out.append((entity, [Rule(f"{label} broken over a line", pat, 0.9,
+                                  need=tuple({p[0].lower() for p in prefixes}))], ok))
+    return out
+
+
 SECRET_ENTITIES: tuple[str, ...] = (
     "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN",
     "STRIPE_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "JWT", "PRIVATE_KEY",
@@ -908,7 +945,8 @@ def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
     """Our recognizers for ``language`` (patterns are language-neutral)."""
     out: list[EntityRecognizer] = []
     seen: dict[str, int] = {}
-    for entity, rules, validate in _secret_rules() + _pii_rules() + _national_id_rules():
+    for entity, rules, validate in (_secret_rules() + _split_rules() + _pii_rules()
+                                    + _national_id_rules()):
         ctx = _AWS_CONTEXT if entity == "AWS_SECRET_KEY" else None
         # a readable name (shown in dry runs and the playground): CreditCardRecognizer, then
         # CreditCardRecognizer2 ... when one type has several rule sets
