@@ -112,6 +112,64 @@ class RegexRecognizer(PatternRecognizer):
         return EntityRecognizer.remove_duplicates(out) if len(out) > 1 else out
 
 
+class IbanScanner(RegexRecognizer):
+    """IBANs however they are spaced or broken over lines (``ES82 5531 6820\\n8367 ...``,
+    ``IBANGB36 JJTJ ...``, lower case): from a country code and two check digits, the longest run
+    of the next letters and digits (single spaces or one line break between them) that
+    python-stdnum accepts as an IBAN (country length and format, ISO 7064 mod 97-10)."""
+
+    _START = regex.compile(r"(?i)(?<![A-Za-z0-9])(?:iban[\s:.\-]*)?([A-Z]{2})[ \t]?(\d{2})(?=[ \t\r\n]{0,3}[A-Z0-9])")
+    _NEXT = regex.compile(r"(?:[ \t]{1,2}|[ \t]*\r?\n[ \t]*)?([A-Za-z0-9])")
+    # right after an IBAN, the next one may follow without a boundary (two lines joined)
+    _AFTER = regex.compile(r"(?i)\s*([A-Z]{2})[ \t]?(\d{2})(?=[ \t\r\n]{0,3}[A-Z0-9])")
+
+    def __init__(self, language: str = "en") -> None:
+        super().__init__("IBAN_CODE", [Rule("IBAN (any spacing)", r"[A-Z]{2}\d{2}", 0.9, need_rx=r"(?i)[a-z]{2}[ \t]?\d{2}")],
+                         name="IbanCodeRecognizer", language=language)
+
+    def scan(self, text: str, pre: _Prechecks, rec_id: str) -> list[RecognizerResult]:
+        if not pre.passes(self._rules[0][0]):
+            return []
+        from stdnum import iban as std_iban
+
+        out: list[RecognizerResult] = []
+        pos = 0
+        after = False
+        while True:
+            m = (self._AFTER.match(text, pos) if after else None) or self._START.search(text, pos)
+            after = False
+            if m is None:
+                break
+            chars = [m.group(1).upper(), m.group(2)]
+            ends: list[int] = []
+            i = m.end()
+            while len(ends) < 30:
+                n = self._NEXT.match(text, i)
+                if n is None:
+                    break
+                chars.append(n.group(1).upper())
+                i = n.end()
+                ends.append(i)
+            found = None
+            for k in range(len(ends), 10, -1):  # 4 + 11 = the shortest IBAN (Norway: 15)
+                if std_iban.is_valid("".join(chars[:2]) + "".join(chars[2:2 + k])):
+                    found = ends[k - 1]
+                    break
+            if found is None:
+                pos = m.start() + 1
+                continue
+            start = m.start(1)
+            name: str = getattr(self, "name")  # noqa: B009
+            out.append(RecognizerResult(
+                entity_type="IBAN_CODE", start=start, end=found, score=0.9,
+                analysis_explanation=AnalysisExplanation(recognizer=name, original_score=0.9,
+                                                         pattern_name="IBAN (any spacing)"),
+                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: name,
+                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec_id}))
+            pos, after = found, True
+        return out
+
+
 class _Prechecks:
     """The pre-checks of :class:`Rule` on one text, each computed at most once."""
 
@@ -595,7 +653,7 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("Hugging Face token", _B + r"hf_[A-Za-z0-9]{34,}" + _E, 0.9)], None),
         ("GENERIC_SECRET", [
             Rule("secret after its word",
-                 r"(?i)\b(?:twilio|sendgrid|auth|api|access|secret|bearer)?[ _\-]?(?:token|secret|api[ _\-]?key|key)\b"
+                 r"(?i)\b(?:twilio|sendgrid|auth|api|access|secret|bearer)?[ _\-]?(?:token|secret|api[ _\-]?key|key|credentials?)\b"
                  r"[ \t]*(?:is[ \t]+|=[ \t]*|:[ \t]*)?[\"'`]?([A-Za-z0-9_\-+/=.]{20,200})", 0.6),
          ], _secret_word_ok),
         ("GENERIC_SECRET", [
@@ -708,7 +766,7 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                             Rule("JA address", _JA_ADDRESS, 0.8),
                             Rule("ZH address", _ZH_ADDRESS, 0.8)], _address_ok),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
-                                rf"(?i){_DOB_CTX}\s*(?:[:=\-]|is|was)?\s*(?:on\s+)?({_DATE})"
+                                rf"(?i){_DOB_CTX}\s*(?:[:=\-：]|is|was|ist|war|est|es|è|é|era|は|是|为|為|:)?\s*(?:on\s+|am\s+|le\s+|el\s+|il\s+|em\s+|op\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
         ("ABA_ROUTING_NUMBER", [Rule(
             "routing number with context",
@@ -907,7 +965,7 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "Azure storage key": (("accountkey=",), None),
     "npm token": (("npm_",), None),
     "Hugging Face token": (("hf_",), None),
-    "secret after its word": (("token", "secret", "key"), None),
+    "secret after its word": (("token", "secret", "key", "credential"), None),
     "secret key/value": (("key", "secret", "token"), None),
     "secret header": (("key", "token"), None),
     "date with birth context": ((
@@ -954,6 +1012,7 @@ def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
         name = f"{entity.title().replace('_', '')}Recognizer" + (str(seen[entity]) if seen[entity] > 1 else "")
         out.append(RegexRecognizer(entity, _with_needs(rules), name=name, language=language,
                                    context=ctx, validate=validate))
+    out.append(IbanScanner(language))
     return out
 
 
@@ -964,7 +1023,7 @@ def merge_recognizers(recs: Iterable[EntityRecognizer], language: str = "en"
     merged: list[RegexRecognizer] = []
     rest: list[EntityRecognizer] = []
     for r in recs:
-        if type(r) is RegexRecognizer and not r.context and r._timeout is None:
+        if isinstance(r, RegexRecognizer) and not r.context and r._timeout is None:
             merged.append(r)
         else:
             rest.append(r)
