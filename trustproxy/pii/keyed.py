@@ -126,6 +126,8 @@ _add("NL_BSN", exact=["bsn", "burgerservicenummer"])
 _add("UK_NHS", exact=["nhs", "nhs_number", "nhs_no"])
 _add("JP_MY_NUMBER", exact=["my_number", "mynumber", "マイナンバー", "個人番号"])
 _add("BR_CPF", exact=["cpf"])
+_add("SA_NATIONAL_ID", exact=["iqama", "iqama_number", "saudi_id", "national_id", "national_id_number",
+                              "رقم الهوية", "رقم الهوية الوطنية", "الهوية الوطنية", "رقم الإقامة"])
 _add("CN_RESIDENT_ID", exact=["身份证", "身份证号", "身份证号码", "resident_id", "id_card"])
 _add("UK_NINO", exact=["nino", "ni_number", "national_insurance_number",
                        "national_insurance"])
@@ -287,6 +289,7 @@ _SHAPES: dict[str, Callable[[str], bool]] = {
     "UK_NHS": _stdnum("gb.nhs"),
     "BR_CPF": _stdnum("br.cpf"),
     "CN_RESIDENT_ID": _stdnum("cn.ric"),
+    "SA_NATIONAL_ID": lambda v: __import__("trustproxy.pii.recognizers", fromlist=["x"]).sa_national_id_valid(v),
     "JP_MY_NUMBER": lambda v: __import__("trustproxy.pii.recognizers", fromlist=["x"]).my_number_valid(v),
 }
 

@@ -848,13 +848,25 @@ PII_ENTITIES: tuple[str, ...] = (
 )
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "SA_NATIONAL_ID",
 )
 NATIONAL_ID_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "en": ("US_SSN", "UK_NINO", "UK_NHS"), "de": ("DE_TAX_ID",), "es": ("ES_NIF", "ES_NIE"),
     "fr": ("FR_NIR",), "it": ("IT_FISCAL_CODE",), "nl": ("NL_BSN",), "pt": ("BR_CPF",),
     "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",), "hi": ("IN_AADHAAR",),
+    "ar": ("SA_NATIONAL_ID",),
 }
+
+
+def sa_national_id_valid(v: str) -> bool:
+    """Saudi national id (citizens, first digit 1) or iqama (residents, 2): ten digits, the last
+    a Luhn check digit (python-stdnum's ``luhn``). At most one break inside."""
+    from stdnum import luhn
+
+    if len(v.split()) > 2:
+        return False
+    d = "".join(c for c in v if c.isdigit())
+    return len(d) == 10 and d[0] in "12" and bool(luhn.is_valid(d))
 
 
 def my_number_valid(v: str) -> bool:
@@ -911,6 +923,13 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
         ("BR_CPF", [Rule("BR CPF", r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w])", 0.85),
                     Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*" + _IDLINK + r"(\d{11})(?!\d)", 0.85)],
          _stdnum_valid("br.cpf")),
+        ("SA_NATIONAL_ID", [Rule(
+            "SA national id / iqama with label",
+            r"(?i)(?:رقم\s+(?:ال)?هوية(?:\s+(?:ال)?وطنية)?|(?:ال)?هوية\s+(?:ال)?وطنية|رقم\s+(?:ال)?إقامة|\biqama"
+            r"|saudi\s+(?:national\s+)?id|national\s+id(?:\s+number)?)"
+            r"(?:\s+\p{Arabic}+){0,3}" + _IDLINK + r"([12](?:[ \t]?\d){9})(?!\d)", 0.85,
+            need=("هوية", "إقامة", "iqama", "national id", "saudi"))],
+         sa_national_id_valid),
         ("CN_RESIDENT_ID", [Rule(
             "CN resident id", r"(?<![\w])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\w])",
             0.85)], _stdnum_valid("cn.ric")),
