@@ -165,7 +165,7 @@ _PLACEHOLDER = regex.compile(
         (?:[a-z_][a-z_]*\.)*[a-z_]+[(\[]?)$""")
 _DATE = regex.compile(
     r"(?i)^(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
-    r"|(?:19|20)\d{2}年\d{1,2}月\d{1,2}日"
+    r"|(?:19|20)\d{2}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
     r"|\d{1,2}\.?\s+\p{L}{3,12}\.?\s+(?:19|20)\d{2}|\p{L}{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+"
     r"(?:19|20)\d{2}|\d{1,2}\s+de\s+\p{L}{3,12}\s+de\s+(?:19|20)\d{2})(?:T[\d:.Z+\-]*)?$")
 _NAME_WORD = regex.compile(r"^\p{L}[\p{L}'’.\-]*$")
@@ -294,6 +294,25 @@ _SHAPES: dict[str, Callable[[str], bool]] = {
 }
 
 
+# A value of a ``key: value`` / ``KEY=value`` line that goes on on the next line: one token
+# alone on it, no key of its own (YAML folds such a line into the value; a .env file has no
+# line without "="), e.g. a token re-flowed by a terminal: ``TOKEN=cf4155\n402fab...``.
+_CONTINUATION = regex.compile(r"(?:\r\n|\r|\n)([^\s=:\"'{}\[\],]{1,200})(?=[ \t]*(?:\r\n|\r|\n|$|[\"']))")
+_BROKEN_TYPES = frozenset({"PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY"})
+
+
+def _continuation(text: str, end: int) -> int | None:
+    m = _CONTINUATION.match(text, end)
+    if m is None:
+        return None
+    tok = m.group(1)
+    # a token piece (a digit, or mixed case), not a word or a heredoc end ("EOF", "done")
+    if any(c.isdigit() for c in tok) or (any(c.isupper() for c in tok) and any(c.islower() for c in tok)) \
+            or (len(tok) <= 2 and tok.isalnum()):
+        return m.end(1)
+    return None
+
+
 def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[KeyedSpan]:
     """Values of ``found`` whose key announces a wanted type and whose shape fits it."""
     out: list[KeyedSpan] = []
@@ -312,15 +331,26 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
             continue  # code (password=password, password: str = Field(...)), not a secret
         from trustproxy.pii.normalize import normalize
 
+        f_end = f.end
+        one_token = etype in _BROKEN_TYPES and not any(c.isspace() for c in value.strip(" \t"))
+        if one_token and f.kind == "bare":
+            cont = _continuation(text, f.end)
+            if cont is not None:
+                f_end = cont
+                value = text[f.start:f_end]
         value = normalize(value)[0]  # shapes are judged without the evasions
+        if one_token:
+            # one token as written (broken lines joined): spaces are the normaliser's own
+            # ("cf41556884" reads "cf 41556884" there)
+            value = "".join(value.split())
         if etype == "PERSON":
             ok = _person(value, specific=not bare_name)
         else:
             shape = _SHAPES.get(etype)
             ok = shape is not None and shape(value)
         if ok:
-            s, e = f.start, f.end
-            while s < e and text[s].isspace():
+            s, e = f.start, f_end
+            while s < e and (text[s].isspace() or (one_token and text[s] in "\"'")):
                 s += 1
             while e > s and text[e - 1].isspace():
                 e -= 1
