@@ -198,14 +198,14 @@ _IN_MOBILE = regex.compile(r"(?<!\d)[6-9]\d{4}[ \-]?\d{5}(?!\d)")
 
 
 # A run of digits and the separators phone numbers are written with; phonenumbers' matcher runs
-# only on the runs that hold seven digits or more (its own scan and parse of every short number,
+# only on the runs that hold five digits or more (its own scan and parse of every short number,
 # version string and card number is most of its cost), each with the words around it.
 _DIGIT_RUN = regex.compile(r"[+\uff0b(\[]?\d(?:[\d()\[\]\-./ \t\u00a0\u2010-\u2015\u2212]{0,4}\d)*")
 _PAD = 24
 
 
 def _phone_windows(text: str, cards_found: bool) -> list[tuple[int, int]]:
-    """Windows of ``text`` for the phone matcher: a digit run of 7+ digits, widened by a few
+    """Windows of ``text`` for the phone matcher: a digit run of 5+ digits, widened by a few
     characters and out to white space on both sides (so the matcher sees the same neighbours and
     extensions as in the whole text), overlapping windows merged. A run that is a valid card
     number (16+ digits, longer than any phone number) is skipped when cards are detected."""
@@ -216,7 +216,7 @@ def _phone_windows(text: str, cards_found: bool) -> list[tuple[int, int]]:
     for m in _DIGIT_RUN.finditer(text):
         run = m.group(0)
         digits = sum(c.isdigit() for c in run)
-        if digits < 7 or (cards_found and digits >= 16 and card_valid(run)):
+        if digits < 5 or (cards_found and digits >= 16 and card_valid(run)):
             continue
         a = max(0, m.start() - _PAD)
         while a > 0 and not text[a - 1].isspace():

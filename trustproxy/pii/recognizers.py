@@ -284,7 +284,9 @@ _PLACEHOLDER = regex.compile(
 
 
 def _not_placeholder(v: str) -> bool:
-    return not _PLACEHOLDER.match(v) and v.lower() not in {"none", "null", "true", "false"}
+    # "min_length:" after "password:" is the next YAML key, not a value
+    return (not _PLACEHOLDER.match(v) and v.lower() not in {"none", "null", "true", "false"}
+            and not regex.fullmatch(r"[A-Za-z_][\w.\-]*:", v))
 
 
 def _mixed_key(v: str) -> bool:
@@ -627,7 +629,7 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"(?:password|passwort|pwd|passcode)\s+(?:to|into|as)\s*[:\-]?\s*[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?"
                  r"(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85),
             Rule("password label in prose",
-                 r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：]\s*"
+                 r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：][ \t]*"
                  r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85)], _prose_password),
         ("PASSWORD", [Rule("HTTP Basic credentials",
                            r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9)],
