@@ -225,3 +225,30 @@ def test_phone_windows_skip_text_without_a_long_digit_run() -> None:
     assert _phone_windows("v2.4.1 on the 14th, 200 words, build 9fceb02", cards_found=True) == []
     assert _phone_windows("card 4111 1111 1111 1111 only", cards_found=True) == []
     assert _phone_windows("card 4111 1111 1111 1111 only", cards_found=False) != []
+
+
+BROKEN: list[tuple[str, str, str, str]] = [
+    ("Geboortedatum: 11-1\n1-1993", "DATE_OF_BIRTH", "11-1\n1-1993", "Geboortedatum: 11-1\nvolgt"),
+    ("Fecha de nacimiento: 15/0\r\n7/1998", "DATE_OF_BIRTH", "15/0\r\n7/1998",
+     "Fecha de nacimiento: 15/0\r\n7/19988"),
+    ("Mijn BSN is 31569\r\n2078.", "NL_BSN", "31569\r\n2078", "Mijn BSN is 31569 2079."),
+    ("Rekeningnummer\n43222634\nSchrijf terug", "US_BANK_NUMBER", "43222634", "Rekeningnummer\nvolgt"),
+]
+
+
+@pytest.mark.parametrize("text,etype,value,counter", BROKEN)
+def test_value_broken_once_after_its_label(detector: Detector, text: str, etype: str, value: str,
+                                           counter: str) -> None:
+    _check(detector, text, etype, value, counter)
+
+
+@pytest.mark.parametrize("key,etype", [
+    ("Numéro de compte", "US_BANK_NUMBER"), ("numero_de_compte", "US_BANK_NUMBER"),
+    ("मेडिकल रिकॉर्ड नंबर", "MEDICAL_RECORD_NUMBER"), ("Führerscheinnummer", "US_DRIVER_LICENSE"),
+    ("Telefone", "PHONE_NUMBER"), ("national_id", "SA_NATIONAL_ID"),
+])
+def test_keys_in_the_corpus_languages(key: str, etype: str) -> None:
+    from trustproxy.pii.keyed import key_type
+
+    assert key_type(key) == etype
+    assert key_type("Numéro de commande") is None

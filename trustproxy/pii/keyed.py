@@ -31,7 +31,14 @@ class KeyedSpan:
 
 
 def fold_key(key: str) -> str:
-    return "".join(c for c in key.casefold() if c.isalnum())
+    """Lower case, letters and digits only, accents dropped (``Numéro de compte`` is
+    ``numero_de_compte``)."""
+    import unicodedata
+
+    k = key.casefold()
+    if not k.isascii():
+        k = "".join(c for c in unicodedata.normalize("NFKD", k) if not unicodedata.combining(c))
+    return "".join(c for c in k if c.isalnum())
 
 
 # exact folded keys -> type
@@ -70,7 +77,19 @@ _add("MEDICAL_RECORD_NUMBER", exact=["n° de dossier patient", "numero de dossie
                                      "رقم الملف الطبي", "カルテ番号", "病历号", "patiëntnummer",
                                      "patientennummer", "numero_cartella", "prontuario",
                                      "historia_clinica"])
-_add("PHONE_NUMBER", exact=["電話番号", "电话号码", "फ़ोन", "फोन", "رقم الهاتف", "هاتف"])
+_add("PHONE_NUMBER", exact=["電話番号", "电话号码", "फ़ोन", "फोन", "رقم الهاتف", "هاتف", "الهاتف",
+                            "telefone", "telefoon", "teléfono", "téléphone", "rufnummer", "携帯番号",
+                            "मोबाइल", "جوال"])
+_add("US_BANK_NUMBER", exact=["numéro de compte", "número de cuenta", "número da conta",
+                              "numero di conto", "kontonummer", "konto", "conto", "compte", "cuenta",
+                              "rekening", "口座", "银行账号", "खाता नंबर"])
+_add("MEDICAL_RECORD_NUMBER", exact=["मेडिकल रिकॉर्ड नंबर", "मरीज़ का रिकॉर्ड नंबर", "historia clínica",
+                                     "cartella clinica", "numero di cartella clinica", "cartella clinica n.",
+                                     "número do prontuário", "numéro de dossier patient", "カルテ"])
+_add("US_DRIVER_LICENSE", exact=["führerscheinnummer", "führerschein", "permis de conduire",
+                                 "permiso de conducir", "patente", "patente n.", "rijbewijsnummer",
+                                 "rijbewijs", "cnh", "運転免許証番号", "驾驶证号", "ड्राइविंग लाइसेंस",
+                                 "رخصة القيادة", "dl#"])
 _add("EMAIL_ADDRESS", exact=["メールアドレス", "电子邮件", "邮箱", "ईमेल", "البريد الإلكتروني"])
 _add("PERSON", exact=["नाम", "الاسم", "姓名", "氏名", "お名前"])
 _add("IN_AADHAAR", exact=["आधार", "आधार नंबर", "aadhaar", "aadhaar_number", "aadhar"])

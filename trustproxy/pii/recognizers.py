@@ -377,6 +377,8 @@ def _stdnum_valid(module: str) -> Callable[[str], bool]:
     mod = importlib.import_module(f"stdnum.{module}")
 
     def check(v: str) -> bool:
+        if len(v.split()) == 2 and all(p.isdigit() for p in v.split()):
+            v = "".join(v.split())  # one break inside the digits (the label came first)
         try:
             return bool(mod.is_valid(v))
         except Exception:  # noqa: BLE001 - stdnum raises on odd input
@@ -757,6 +759,14 @@ _PHONE_CUES = (
 _PHONE_VALUE = r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])"
 
 
+_NUMERIC_DATE = regex.compile(r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}")
+
+
+def _broken_date(v: str) -> bool:
+    pieces = v.split()
+    return len(pieces) == 2 and _NUMERIC_DATE.fullmatch("".join(pieces)) is not None
+
+
 def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
     num_ctx = r"[\s.]*(?:number|num|no|nr|n[º°o]|#|id)?[\s.]*(?:is|:|=|#|-)?[\s#:]*"
     return [
@@ -770,6 +780,12 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
         ("DATE_OF_BIRTH", [Rule("date with birth context",
                                 rf"(?i){_DOB_CTX}\s*(?:[:=\-：]|is|was|ist|war|est|es|è|é|era|は|是|为|為|:)?\s*(?:on\s+|am\s+|le\s+|el\s+|il\s+|em\s+|op\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
+        ("DATE_OF_BIRTH", [Rule(
+            # a numeric date broken by one line break or space (the pieces joined must be a date)
+            "date with birth context, broken",
+            rf"(?i){_DOB_CTX}\s*(?:[:=\-：]|is|was|ist|war|est|es|è|é|era|は|是|为|為)?\s*(?:on\s+|am\s+|le\s+|el\s+|il\s+|em\s+|op\s+)?"
+            r"(\d[\d/.\-]{0,8}(?:[ \t]{1,2}|[ \t]*\r?\n[ \t]*)[\d/.\-]{1,9}\d)(?![0-9])", 0.85,
+            need=_NEEDS["date with birth context"][0])], _broken_date),
         ("ABA_ROUTING_NUMBER", [Rule(
             "routing number with context",
             r"(?i)(?:\baba|routing|\brtn\b|transit)" + num_ctx + r"([0123678]\d{3}-?\d{4}-?\d)"
@@ -790,7 +806,7 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
             r"|numero\s+di\s+conto|rekeningnummer|n[uú]mero\s+da\s+conta|conta\s+corrente)" + num_ctx
             + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8),
             Rule("bank account with a label of another language", r"(?i)" + _BANK_LABELS + _LINK
-                 + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8,
+                 + r"(\d(?:[ \-]?\d){5,16})(?![0-9])", 0.8,
                  need=("konto", "conto", "compte", "rekening", "conta", "cuenta", "口座", "账", "帐",
                        "खाता", "الحساب"))], _digits_between(6, 17)),
         ("US_DRIVER_LICENSE", [Rule(
@@ -905,7 +921,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
             0.9)], _stdnum_valid("it.codicefiscale")),
         ("NL_BSN", [Rule(
             "NL BSN with label",
-            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)" + _IDLINK + r"(\d{4}\.?\d{2}\.?\d{3}|\d{9})(?!\d)",
+            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)" + _IDLINK + r"(\d{4}\.?\d{2}\.?\d{3}|\d{9}|(?=[\d \t\r\n]{10,12}(?!\d))\d{1,8}(?:[ \t]|\r?\n)\d{1,8})(?!\d)",
             0.85)], _stdnum_valid("nl.bsn")),
         ("UK_NINO", [Rule(
             "UK National Insurance number",
