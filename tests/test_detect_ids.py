@@ -127,6 +127,12 @@ SECRETS: list[tuple[str, str, str, str]] = [
     ("RuntimeError: authentication failed for credential 43cc074d3af74a5e6175d516f0705918",
      "GENERIC_SECRET", "43cc074d3af74a5e6175d516f0705918",
      "RuntimeError: authentication failed for credential rotation_policy"),
+    ("  authorization: Basic dWFsLWhzeW46MlBybEk0ZmpBTU4=\n  card_note: x", "PASSWORD",
+     "dWFsLWhzeW46MlBybEk0ZmpBTU4=", "  auth: Basic\n  mode: strict"),
+    ("curl -H 'Authorization: Basic aG\nlkZWtpNDk6RzBPVjRuSXYxMmpnbHgx' https://x", "PASSWORD",
+     "aG\nlkZWtpNDk6RzBPVjRuSXYxMmpnbHgx", "Basic auth is\nenabled here"),
+    ("KEY=-----BEGIN EC\r\nPRIVATE KEY-----\nMHcCAQEEIBk5v1Q2nN3rL8wQ0ZfZ4y0x7w\n-----END EC PRIVATE KEY-----",
+     "PRIVATE_KEY", "-----BEGIN EC\r\nPRIVATE KEY-----", "the -----BEGIN marker\nof a key file"),
     # a key's value continued on the next line (a .env line, a YAML plain scalar)
     ("TWILIO_AUTH_TOKEN=cf41556884\n402fab5bbdb23fc6b2d1df\nEOF", "GENERIC_SECRET",
      "cf41556884\n402fab5bbdb23fc6b2d1df", "TOKEN_TTL=3600\nEOF"),

@@ -617,6 +617,11 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", 0.99),
             Rule("PEM private key (no end)",
                  r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,\-]*", 0.95),
+            # the header itself broken over a line ("-----BEGIN EC\r\nPRIVATE KEY-----")
+            Rule("PEM private key, header broken",
+                 r"-----BEGIN[\sA-Z0-9]*PRIVATE\s+KEY(?:\s+BLOCK)?-----[A-Za-z0-9+/=\s:,\-]*?"
+                 r"(?:-----END[\sA-Z0-9]*PRIVATE\s+KEY(?:\s+BLOCK)?-----|(?=[^A-Za-z0-9+/=\s:,\-])|$)", 0.95,
+                 need=("-----begin",)),
             Rule("PuTTY key", r"PuTTY-User-Key-File-\d+:.*?Private-MAC:\s*[0-9a-f]+", 0.95),
         ], None),
         ("PASSWORD", [
@@ -634,8 +639,15 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：][ \t]*"
                  r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85)], _prose_password),
         ("PASSWORD", [Rule("HTTP Basic credentials",
-                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9)],
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9),
+                      # padding ends a base64 token, whatever follows it
+                      Rule("HTTP Basic credentials (padded)",
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={1,2})", 0.9, need=("basic",))],
          _basic_credentials),
+        ("PASSWORD", [Rule("HTTP Basic credentials broken over a line",
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{2,}(?:[ \t]{1,2}|[ \t]*\r?\n[ \t]*)[A-Za-z0-9+/]{2,}={0,2})"
+                           r"(?![A-Za-z0-9+/=])", 0.9, need=("basic",))],
+         lambda v: len(v.split()) == 2 and _basic_credentials("".join(v.split()))),
         ("PASSWORD", [Rule("base64 user:password",
                            r"(?<![A-Za-z0-9+/=_\-.])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[0-9])"
                            r"[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=_\-])", 0.7)],
@@ -819,7 +831,7 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                  # a digit, 2 check characters)
                  + r"((?-i:[A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?|[A-Z9]{5}\d{6}\s?[A-Z9]{2}\d[A-Z0-9]{2}))"
                  r"(?![A-Za-z0-9])", 0.8,
-                 need=("driv", "dl", "d.l.", "lic", "rijbewijs", "cnh", "carteira", "führerschein",
+                 need=("driv", "dl", "d.l.", *("lic" + w for w in _WS), "lic#", "licn", "licen", "rijbewijs", "cnh", "carteira", "führerschein",
                        "fuhrerschein", "permis", "licencia", "patente", "運転免許", "免許証", "驾驶证",
                        "驾照", "ड्राइविंग", "رخصة"))], _min_digits(5)),
         ("CREDIT_CARD", [Rule(
@@ -843,9 +855,11 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                        "电话", "手机", "फ़ोन", "फोन", "मोबाइल", "هاتف", "جوال")),
             Rule("phone after a call-back phrase",
                  r"(?i)" + _PHONE_CUES + r"\s*[:：]?\s*" + _PHONE_VALUE, 0.65,
-                 need=("call", "ring", "text", "reach", "rückruf", "ruckruf", "erreichbar", "anrufen",
-                       "unter", "rappel", "appel", "joignable", "llam", "contactar", "chiam",
-                       "contattare", "bel", "bereikbaar", "ligar", "ligação", "ligacao", "retornar",
+                 need=("call", *(v + w + x for v in ("ring", "text") for w in _WS for x in ("me", "on", "at")),
+                       "reach",
+                       "rückruf", "ruckruf", "erreichbar", "anrufen", "unter", "rappel", "appel",
+                       "joignable", "llam", "contactar", "chiam", "contattare", *("bel" + w for w in _WS),
+                       "bellen", "bereikbaar", "ligar", "ligação", "ligacao", "retornar",
                        "telefonar", "الاتصال", "اتصل", "回电", "致电", "拨打", "打电话")),
             Rule("phone before a call-back phrase",
                  r"(?<![\d+])" + _PHONE_VALUE[:-len(r"(?![\d])")] + r"(?![\d])\s*(?:へ|に|まで)\s*(?:折り返|お電話|電話|ご連絡|連絡)", 0.65,
@@ -1006,8 +1020,10 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "secret key/value": (("key", "secret", "token"), None),
     "secret header": (("key", "token"), None),
     "date with birth context": ((
-        "dob", "d.ob", "do.b", "d.o.b", "birth", "born", "geb", "né", "nee",
-        *("ne" + w for w in _WS), "naissance", "nat", "nascit", "nacid", "nacimiento", "nac.",
+        "dob", "d.ob", "do.b", "d.o.b", "birth", "born", "geb",
+        # n[ée]e?\s+le: "e" or "é" and one white space before "le", or two white spaces
+        *(c + w + "le" for c in "eé" for w in _WS), *(w1 + w2 + "le" for w1 in _WS for w2 in _WS),
+        "naissance", "nato", "nata", "nascit", "nacid", "nacimiento", "nac.",
         "geboorte", "nascid", "nascimento", "生年月日", "出生", "生于", "誕生日", "जन्म", "तारीख",
         "جنم", "تاريخ", "مواليد"), None),
     "routing number with context": (("aba", "routing", "rtn", "transit"), None),
@@ -1018,6 +1034,16 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "JP My Number with label": (("マイナンバー", "個人番号", "my"), None),
     "BR CPF with label": (("cpf",), None),
     "UK National Insurance number": ((), r"\d\s?[A-Da-d](?![\w])"),
+    "IT codice fiscale": ((), r"[A-Za-z]{6}[\dLMNPQRSTUVlmnpqrstuv]{2}[A-EHLMPR-Ta-ehlmpr-t][\dLMNPQRSTUVlmnpqrstuv]{2}[A-Za-z]"),
+    "FR NIR": ((), r"[12]\s?\d\d\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d\d|2[AB])\s?\d{3}"),
+    "bank account with context": (("account", "acct", "a/c", "konto", "cuenta", "compte", "conto",
+                                   "rekeningnummer", "conta"), None),
+    "phone with its label": (("phone", "tel", "mobile", "cell", "fax", "handy", "móvil", "movil",
+                              "portable", "celular", "電話", "电话", "手机"), None),
+    "MRN with context": (("mrn", "med", "patient", "chart"), None),
+    "driver licence with context": (("driv", "dl", "d.l.", *("lic" + w for w in _WS), "lic#", "licn",
+                                     "licen", "führerschein", "fuhrerschein", "permis", "permiso",
+                                     "patente", "carteira"), None),
 }
 
 
