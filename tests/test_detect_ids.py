@@ -133,6 +133,10 @@ SECRETS: list[tuple[str, str, str, str]] = [
      "aG\nlkZWtpNDk6RzBPVjRuSXYxMmpnbHgx", "Basic auth is\nenabled here"),
     ("KEY=-----BEGIN EC\r\nPRIVATE KEY-----\nMHcCAQEEIBk5v1Q2nN3rL8wQ0ZfZ4y0x7w\n-----END EC PRIVATE KEY-----",
      "PRIVATE_KEY", "-----BEGIN EC\r\nPRIVATE KEY-----", "the -----BEGIN marker\nof a key file"),
+    ("The credential sQ0vuZfdtSe3 shows up in our build output.", "GENERIC_SECRET", "sQ0vuZfdtSe3",
+     "The credential rotation is due; I pasted 1234 lines."),
+    ("I accidentally pasted 62a393e0c612559ca5cd3cdfad40f5ac into the channel", "GENERIC_SECRET",
+     "62a393e0c612559ca5cd3cdfad40f5ac", "I committed 9fceb02 and pasted the log into the channel"),
     # a key's value continued on the next line (a .env line, a YAML plain scalar)
     ("TWILIO_AUTH_TOKEN=cf41556884\n402fab5bbdb23fc6b2d1df\nEOF", "GENERIC_SECRET",
      "cf41556884\n402fab5bbdb23fc6b2d1df", "TOKEN_TTL=3600\nEOF"),

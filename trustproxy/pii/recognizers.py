@@ -673,6 +673,15 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"[ \t]*(?:is[ \t]+|=[ \t]*|:[ \t]*)?[\"'`]?([A-Za-z0-9_\-+/=.]{20,200})", 0.6),
          ], _secret_word_ok),
         ("GENERIC_SECRET", [
+            # a credential named in a sentence: "the credential sQ0vuZfdtSe3 shows up",
+            # "I accidentally pasted 62a393e0c6... into the channel"
+            Rule("credential in a sentence",
+                 r"(?i)\b(?:credentials?|passphrase|(?:accidentally\s+)?(?:pasted|leaked|exposed|posted))"
+                 r"[ \t]+(?:(?:the|my|our|a|an|this)[ \t]+)?(?:(?:key|token|secret|password)[ \t]+)?[\"'`]?"
+                 r"([A-Za-z0-9_\-+/=.!@#$%^&*]{8,200})(?![A-Za-z0-9_\-+/=])", 0.6,
+                 need=("credential", "passphrase", "pasted", "leaked", "exposed", "posted")),
+         ], lambda v: _secret_word_ok(v.rstrip(".,;:!?")) and (_mixed_key(v) or len(v) >= 20)),
+        ("GENERIC_SECRET", [
             Rule("secret key/value",
                  r"(?i)(?<![A-Za-z0-9])(?:[a-z0-9]+[_\-.])*(?:api[_\-]?key|secret(?:[_\-]?key)?|client[_\-]?secret"
                  r"|access[_\-]?token|auth[_\-]?token|api[_\-]?token|token|private[_\-]?key|access[_\-]?key"
