@@ -53,7 +53,7 @@ SECRET_ENTITIES: tuple[str, ...] = (
 
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "SA_NATIONAL_ID",
 )
 
 DEFAULT_ENTITIES: tuple[str, ...] = (
@@ -241,6 +241,40 @@ _INTL = regex.compile(r"(?<![\w+])\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}(?![\w])
 _IN_MOBILE = regex.compile(r"(?<!\d)[6-9]\d{4}[ \-]?\d{5}(?!\d)")
 
 
+# A run of digits and the separators phone numbers are written with; phonenumbers' matcher runs
+# only on the runs that hold five digits or more (its own scan and parse of every short number,
+# version string and card number is most of its cost), each with the words around it.
+_DIGIT_RUN = regex.compile(r"[+\uff0b(\[]?\d(?:[\d()\[\]\-./ \t\u00a0\u2010-\u2015\u2212]{0,4}\d)*")
+_PAD = 24
+
+
+def _phone_windows(text: str, cards_found: bool) -> list[tuple[int, int]]:
+    """Windows of ``text`` for the phone matcher: a digit run of 5+ digits, widened by a few
+    characters and out to white space on both sides (so the matcher sees the same neighbours and
+    extensions as in the whole text), overlapping windows merged. A run that is a valid card
+    number (16+ digits, longer than any phone number) is skipped when cards are detected."""
+    from trustproxy.pii.recognizers import card_valid
+
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    for m in _DIGIT_RUN.finditer(text):
+        run = m.group(0)
+        digits = sum(c.isdigit() for c in run)
+        if digits < 5 or (cards_found and digits >= 16 and card_valid(run)):
+            continue
+        a = max(0, m.start() - _PAD)
+        while a > 0 and not text[a - 1].isspace():
+            a -= 1
+        b = min(n, m.end() + _PAD)
+        while b < n and not text[b].isspace():
+            b += 1
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _phone_recognizer_cls(base: type) -> type:
     import phonenumbers
     from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
@@ -268,15 +302,20 @@ def _phone_recognizer_cls(base: type) -> type:
             regions += [r for r in getattr(_EXTRA_REGIONS, "value", ()) if r not in regions]
             results = []
             lang_regions = set(getattr(_EXTRA_REGIONS, "value", ()))
+            windows = _phone_windows(text, "CREDIT_CARD" in (entities or ()))
             for region in regions:
-                for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=self.leniency):
-                    raw = text[m.start:m.end]
-                    bare = raw.isdigit()
-                    # a valid number written bare counts in the text's own region (a Chinese
-                    # mobile is written as 11 bare digits); elsewhere it needs context
-                    r = self._get_recognizer_result(m, text, region, nlp_artifacts)
-                    r.score = 0.55 if not bare or (region in lang_regions and len(raw) >= 9) else 0.4
-                    results.append(r)
+                for ws, we in windows:
+                    piece = text[ws:we]
+                    for m in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency):
+                        raw = piece[m.start:m.end]
+                        bare = raw.isdigit()
+                        # a valid number written bare counts in the text's own region (a Chinese
+                        # mobile is written as 11 bare digits); elsewhere it needs context
+                        r = self._get_recognizer_result(m, piece, region, nlp_artifacts)
+                        r.start += ws
+                        r.end += ws
+                        r.score = 0.55 if not bare or (region in lang_regions and len(raw) >= 9) else 0.4
+                        results.append(r)
             # "+CC ..." that phonenumbers calls possible but not valid (a new or unassigned
             # range): still a phone number; a leak is worse than a mask
             for m in _INTL.finditer(text):
@@ -393,7 +432,7 @@ class Detector:
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
         from presidio_analyzer.nlp_engine import NerModelConfiguration
 
-        from trustproxy.pii.recognizers import REPLACED_PRESIDIO, build_recognizers
+        from trustproxy.pii.recognizers import REPLACED_PRESIDIO, build_recognizers, merge_recognizers
 
         self.nlp_model = nlp_model
         self.language = language
@@ -418,7 +457,7 @@ class Detector:
         # NANP (US/CA) parses under "US"; "+<country code>" numbers parse under any region.
         registry.add_recognizer(_phone_recognizer_cls(PhoneRecognizer)(
             supported_language=language, supported_regions=PHONE_REGIONS))
-        for rec in build_recognizers(language):
+        for rec in merge_recognizers(build_recognizers(language), language):
             registry.add_recognizer(rec)
         self._analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=self._engine, supported_languages=[language],

@@ -31,7 +31,14 @@ class KeyedSpan:
 
 
 def fold_key(key: str) -> str:
-    return "".join(c for c in key.casefold() if c.isalnum())
+    """Lower case, letters and digits only, accents dropped (``Numéro de compte`` is
+    ``numero_de_compte``)."""
+    import unicodedata
+
+    k = key.casefold()
+    if not k.isascii():
+        k = "".join(c for c in unicodedata.normalize("NFKD", k) if not unicodedata.combining(c))
+    return "".join(c for c in k if c.isalnum())
 
 
 # exact folded keys -> type
@@ -70,7 +77,19 @@ _add("MEDICAL_RECORD_NUMBER", exact=["n° de dossier patient", "numero de dossie
                                      "رقم الملف الطبي", "カルテ番号", "病历号", "patiëntnummer",
                                      "patientennummer", "numero_cartella", "prontuario",
                                      "historia_clinica"])
-_add("PHONE_NUMBER", exact=["電話番号", "电话号码", "फ़ोन", "फोन", "رقم الهاتف", "هاتف"])
+_add("PHONE_NUMBER", exact=["電話番号", "电话号码", "फ़ोन", "फोन", "رقم الهاتف", "هاتف", "الهاتف",
+                            "telefone", "telefoon", "teléfono", "téléphone", "rufnummer", "携帯番号",
+                            "मोबाइल", "جوال"])
+_add("US_BANK_NUMBER", exact=["numéro de compte", "número de cuenta", "número da conta",
+                              "numero di conto", "kontonummer", "konto", "conto", "compte", "cuenta",
+                              "rekening", "口座", "银行账号", "खाता नंबर"])
+_add("MEDICAL_RECORD_NUMBER", exact=["मेडिकल रिकॉर्ड नंबर", "मरीज़ का रिकॉर्ड नंबर", "historia clínica",
+                                     "cartella clinica", "numero di cartella clinica", "cartella clinica n.",
+                                     "número do prontuário", "numéro de dossier patient", "カルテ"])
+_add("US_DRIVER_LICENSE", exact=["führerscheinnummer", "führerschein", "permis de conduire",
+                                 "permiso de conducir", "patente", "patente n.", "rijbewijsnummer",
+                                 "rijbewijs", "cnh", "運転免許証番号", "驾驶证号", "ड्राइविंग लाइसेंस",
+                                 "رخصة القيادة", "dl#"])
 _add("EMAIL_ADDRESS", exact=["メールアドレス", "电子邮件", "邮箱", "ईमेल", "البريد الإلكتروني"])
 _add("PERSON", exact=["नाम", "الاسم", "姓名", "氏名", "お名前"])
 _add("IN_AADHAAR", exact=["आधार", "आधार नंबर", "aadhaar", "aadhaar_number", "aadhar"])
@@ -126,6 +145,8 @@ _add("NL_BSN", exact=["bsn", "burgerservicenummer"])
 _add("UK_NHS", exact=["nhs", "nhs_number", "nhs_no"])
 _add("JP_MY_NUMBER", exact=["my_number", "mynumber", "マイナンバー", "個人番号"])
 _add("BR_CPF", exact=["cpf"])
+_add("SA_NATIONAL_ID", exact=["iqama", "iqama_number", "saudi_id", "national_id", "national_id_number",
+                              "رقم الهوية", "رقم الهوية الوطنية", "الهوية الوطنية", "رقم الإقامة"])
 _add("CN_RESIDENT_ID", exact=["身份证", "身份证号", "身份证号码", "resident_id", "id_card"])
 _add("UK_NINO", exact=["nino", "ni_number", "national_insurance_number",
                        "national_insurance"])
@@ -163,7 +184,7 @@ _PLACEHOLDER = regex.compile(
         (?:[a-z_][a-z_]*\.)*[a-z_]+[(\[]?)$""")
 _DATE = regex.compile(
     r"(?i)^(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
-    r"|(?:19|20)\d{2}年\d{1,2}月\d{1,2}日"
+    r"|(?:19|20)\d{2}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
     r"|\d{1,2}\.?\s+\p{L}{3,12}\.?\s+(?:19|20)\d{2}|\p{L}{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+"
     r"(?:19|20)\d{2}|\d{1,2}\s+de\s+\p{L}{3,12}\s+de\s+(?:19|20)\d{2})(?:T[\d:.Z+\-]*)?$")
 _NAME_WORD = regex.compile(r"^\p{L}[\p{L}'’.\-]*$")
@@ -287,8 +308,28 @@ _SHAPES: dict[str, Callable[[str], bool]] = {
     "UK_NHS": _stdnum("gb.nhs"),
     "BR_CPF": _stdnum("br.cpf"),
     "CN_RESIDENT_ID": _stdnum("cn.ric"),
+    "SA_NATIONAL_ID": lambda v: __import__("trustproxy.pii.recognizers", fromlist=["x"]).sa_national_id_valid(v),
     "JP_MY_NUMBER": lambda v: __import__("trustproxy.pii.recognizers", fromlist=["x"]).my_number_valid(v),
 }
+
+
+# A value of a ``key: value`` / ``KEY=value`` line that goes on on the next line: one token
+# alone on it, no key of its own (YAML folds such a line into the value; a .env file has no
+# line without "="), e.g. a token re-flowed by a terminal: ``TOKEN=cf4155\n402fab...``.
+_CONTINUATION = regex.compile(r"(?:\r\n|\r|\n)([^\s=:\"'{}\[\],]{1,200})(?=[ \t]*(?:\r\n|\r|\n|$|[\"']))")
+_BROKEN_TYPES = frozenset({"PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY"})
+
+
+def _continuation(text: str, end: int) -> int | None:
+    m = _CONTINUATION.match(text, end)
+    if m is None:
+        return None
+    tok = m.group(1)
+    # a token piece (a digit, or mixed case), not a word or a heredoc end ("EOF", "done")
+    if any(c.isdigit() for c in tok) or (any(c.isupper() for c in tok) and any(c.islower() for c in tok)) \
+            or (len(tok) <= 2 and tok.isalnum()):
+        return m.end(1)
+    return None
 
 
 def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[KeyedSpan]:
@@ -309,15 +350,26 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
             continue  # code (password=password, password: str = Field(...)), not a secret
         from trustproxy.pii.normalize import normalize
 
+        f_end = f.end
+        one_token = etype in _BROKEN_TYPES and not any(c.isspace() for c in value.strip(" \t"))
+        if one_token and f.kind == "bare":
+            cont = _continuation(text, f.end)
+            if cont is not None:
+                f_end = cont
+                value = text[f.start:f_end]
         value = normalize(value)[0]  # shapes are judged without the evasions
+        if one_token:
+            # one token as written (broken lines joined): spaces are the normaliser's own
+            # ("cf41556884" reads "cf 41556884" there)
+            value = "".join(value.split())
         if etype == "PERSON":
             ok = _person(value, specific=not bare_name)
         else:
             shape = _SHAPES.get(etype)
             ok = shape is not None and shape(value)
         if ok:
-            s, e = f.start, f.end
-            while s < e and text[s].isspace():
+            s, e = f.start, f_end
+            while s < e and (text[s].isspace() or (one_token and text[s] in "\"'")):
                 s += 1
             while e > s and text[e - 1].isspace():
                 e -= 1

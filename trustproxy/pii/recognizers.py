@@ -31,7 +31,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from trustproxy.policy.schema import CustomRecognizer
 
-__all__ = ["RegexRecognizer", "Rule", "build_recognizers", "compile_custom", "SECRET_ENTITIES",
+__all__ = ["RegexRecognizer", "Rule", "PatternPass", "build_recognizers", "merge_recognizers", "compile_custom", "SECRET_ENTITIES",
            "OUR_ENTITIES"]
 
 _FLAGS = regex.DOTALL | regex.MULTILINE  # case-sensitive unless a rule says (?i)
@@ -47,6 +47,11 @@ class Rule:
     pattern: str
     score: float
     extend: bool = False
+    #: a cheap pre-check, never a change of what matches: the rule runs only on a text holding one
+    #: of these lower-case literals (``need``) or a match of ``need_rx``. Each must occur in every
+    #: match of ``pattern`` (so a text without them cannot match; the tests check this on samples).
+    need: tuple[str, ...] = ()
+    need_rx: str | None = None
 
 
 class RegexRecognizer(PatternRecognizer):
@@ -69,15 +74,22 @@ class RegexRecognizer(PatternRecognizer):
     def analyze(self, text: str, entities: list[str],
                 nlp_artifacts: NlpArtifacts | None = None,
                 regex_flags: int | None = None) -> list[RecognizerResult]:
+        return self.scan(text, _Prechecks(text), self.id)
+
+    def scan(self, text: str, pre: _Prechecks, rec_id: str) -> list[RecognizerResult]:
+        """Matches of the rules whose pre-checks pass (``rec_id``: the identifier reported)."""
         entity = self.supported_entities[0]
+        name: str = getattr(self, "name")  # noqa: B009 (Presidio's attribute is untyped)
         out: list[RecognizerResult] = []
         for rule, rx in self._rules:
+            if not pre.passes(rule):
+                continue
             try:
                 matches = list(rx.finditer(text)) if self._timeout is None else _matches(rx, text, self._timeout)
             except TimeoutError:
                 from trustproxy.errors import GuardFailed
 
-                raise GuardFailed(f"Recognizer '{getattr(self, 'name')}' took longer than its regex time limit "
+                raise GuardFailed(f"Recognizer '{name}' took longer than its regex time limit "
                                   f"({self._timeout} s); the request was not sent.", code="guard_timeout") from None
             for m in matches:
                 start, end = _group_span(m)
@@ -88,7 +100,6 @@ class RegexRecognizer(PatternRecognizer):
                 value = text[start:end]
                 if self._validate is not None and not self._validate(value):
                     continue
-                name: str = getattr(self, "name")  # noqa: B009 (Presidio's attribute is untyped)
                 expl = AnalysisExplanation(recognizer=name, original_score=rule.score,
                                            pattern_name=rule.name, pattern=rule.pattern)
                 out.append(RecognizerResult(
@@ -96,9 +107,136 @@ class RegexRecognizer(PatternRecognizer):
                     analysis_explanation=expl,
                     recognition_metadata={
                         RecognizerResult.RECOGNIZER_NAME_KEY: name,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec_id,
                     }))
-        return EntityRecognizer.remove_duplicates(out)
+        return EntityRecognizer.remove_duplicates(out) if len(out) > 1 else out
+
+
+class IbanScanner(RegexRecognizer):
+    """IBANs however they are spaced or broken over lines (``ES82 5531 6820\\n8367 ...``,
+    ``IBANGB36 JJTJ ...``, lower case): from a country code and two check digits, the longest run
+    of the next letters and digits (single spaces or one line break between them) that
+    python-stdnum accepts as an IBAN (country length and format, ISO 7064 mod 97-10)."""
+
+    _START = regex.compile(r"(?i)(?<![A-Za-z0-9])(?:iban[\s:.\-]*)?([A-Z]{2})[ \t]?(\d{2})(?=[ \t\r\n]{0,3}[A-Z0-9])")
+    _NEXT = regex.compile(r"(?:[ \t]{1,2}|[ \t]*\r?\n[ \t]*)?([A-Za-z0-9])")
+    # right after an IBAN, the next one may follow without a boundary (two lines joined)
+    _AFTER = regex.compile(r"(?i)\s*([A-Z]{2})[ \t]?(\d{2})(?=[ \t\r\n]{0,3}[A-Z0-9])")
+
+    def __init__(self, language: str = "en") -> None:
+        super().__init__("IBAN_CODE", [Rule("IBAN (any spacing)", r"[A-Z]{2}\d{2}", 0.9, need_rx=r"(?i)[a-z]{2}[ \t]?\d{2}")],
+                         name="IbanCodeRecognizer", language=language)
+
+    def scan(self, text: str, pre: _Prechecks, rec_id: str) -> list[RecognizerResult]:
+        if not pre.passes(self._rules[0][0]):
+            return []
+        from stdnum import iban as std_iban
+
+        out: list[RecognizerResult] = []
+        pos = 0
+        after = False
+        while True:
+            m = (self._AFTER.match(text, pos) if after else None) or self._START.search(text, pos)
+            after = False
+            if m is None:
+                break
+            chars = [m.group(1).upper(), m.group(2)]
+            ends: list[int] = []
+            i = m.end()
+            while len(ends) < 30:
+                n = self._NEXT.match(text, i)
+                if n is None:
+                    break
+                chars.append(n.group(1).upper())
+                i = n.end()
+                ends.append(i)
+            found = None
+            for k in range(len(ends), 10, -1):  # 4 + 11 = the shortest IBAN (Norway: 15)
+                if std_iban.is_valid("".join(chars[:2]) + "".join(chars[2:2 + k])):
+                    found = ends[k - 1]
+                    break
+            if found is None:
+                pos = m.start() + 1
+                continue
+            start = m.start(1)
+            name: str = getattr(self, "name")  # noqa: B009
+            out.append(RecognizerResult(
+                entity_type="IBAN_CODE", start=start, end=found, score=0.9,
+                analysis_explanation=AnalysisExplanation(recognizer=name, original_score=0.9,
+                                                         pattern_name="IBAN (any spacing)"),
+                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: name,
+                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec_id}))
+            pos, after = found, True
+        return out
+
+
+class _Prechecks:
+    """The pre-checks of :class:`Rule` on one text, each computed at most once."""
+
+    __slots__ = ("text", "_low", "_rx")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._low: str | None = None
+        self._rx: dict[str, bool] = {}
+
+    def passes(self, rule: Rule) -> bool:
+        if rule.need:
+            if self._low is None:
+                self._low = self.text.lower()
+            low = self._low
+            if not any(w in low for w in rule.need):
+                return False
+        if rule.need_rx is not None:
+            hit = self._rx.get(rule.need_rx)
+            if hit is None:
+                hit = self._rx[rule.need_rx] = _need_rx(rule.need_rx).search(self.text) is not None
+            if not hit:
+                return False
+        return True
+
+
+_NEED_RX: dict[str, Any] = {}
+
+
+def _need_rx(pattern: str) -> Any:
+    rx = _NEED_RX.get(pattern)
+    if rx is None:
+        try:  # ``re`` scans the plain character classes of pre-checks several times faster
+            rx = re.compile(pattern, re.DOTALL | re.MULTILINE)
+        except re.error:
+            rx = regex.compile(pattern, _FLAGS)
+        _NEED_RX[pattern] = rx
+    return rx
+
+
+class PatternPass(EntityRecognizer):
+    """All of our pattern rule sets as one Presidio recognizer: one call per text instead of one
+    per rule set (Presidio pays result bookkeeping and a context-enhancement loop per recognizer),
+    rule sets of types not asked for skipped, and each rule's pre-check computed once per text.
+    Results keep the rule set's readable name (``CreditCardRecognizer``) for dry runs."""
+
+    def __init__(self, sets: Sequence[RegexRecognizer], language: str = "en") -> None:
+        self._sets = list(sets)
+        super().__init__(supported_entities=sorted({s.supported_entities[0] for s in self._sets}),
+                         name="TrustproxyPatternRecognizer", supported_language=language, context=[])
+
+    def load(self) -> None:
+        pass
+
+    @property
+    def rule_sets(self) -> list[RegexRecognizer]:
+        return list(self._sets)
+
+    def analyze(self, text: str, entities: list[str],
+                nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        wanted = set(entities or self.supported_entities)
+        pre = _Prechecks(text)
+        out: list[RecognizerResult] = []
+        for rec in self._sets:
+            if rec.supported_entities[0] in wanted:
+                out.extend(rec.scan(text, pre, self.id))
+        return out
 
 
 def _matches(rx: Any, text: str, timeout: float) -> list[Any]:
@@ -146,7 +284,9 @@ _PLACEHOLDER = regex.compile(
 
 
 def _not_placeholder(v: str) -> bool:
-    return not _PLACEHOLDER.match(v) and v.lower() not in {"none", "null", "true", "false"}
+    # "min_length:" after "password:" is the next YAML key, not a value
+    return (not _PLACEHOLDER.match(v) and v.lower() not in {"none", "null", "true", "false"}
+            and not regex.fullmatch(r"[A-Za-z_][\w.\-]*:", v))
 
 
 def _mixed_key(v: str) -> bool:
@@ -239,6 +379,8 @@ def _stdnum_valid(module: str) -> Callable[[str], bool]:
     mod = importlib.import_module(f"stdnum.{module}")
 
     def check(v: str) -> bool:
+        if len(v.split()) == 2 and all(p.isdigit() for p in v.split()):
+            v = "".join(v.split())  # one break inside the digits (the label came first)
         try:
             return bool(mod.is_valid(v))
         except Exception:  # noqa: BLE001 - stdnum raises on odd input
@@ -530,6 +672,11 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", 0.99),
             Rule("PEM private key (no end)",
                  r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,\-]*", 0.95),
+            # the header itself broken over a line ("-----BEGIN EC\r\nPRIVATE KEY-----")
+            Rule("PEM private key, header broken",
+                 r"-----BEGIN[\sA-Z0-9]*PRIVATE\s+KEY(?:\s+BLOCK)?-----[A-Za-z0-9+/=\s:,\-]*?"
+                 r"(?:-----END[\sA-Z0-9]*PRIVATE\s+KEY(?:\s+BLOCK)?-----|(?=[^A-Za-z0-9+/=\s:,\-])|$)", 0.95,
+                 need=("-----begin",)),
             Rule("PuTTY key", r"PuTTY-User-Key-File-\d+:.*?Private-MAC:\s*[0-9a-f]+", 0.95),
         ], None),
         ("PASSWORD", [
@@ -544,11 +691,18 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"(?:password|passwort|pwd|passcode)\s+(?:to|into|as)\s*[:\-]?\s*[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?"
                  r"(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85),
             Rule("password label in prose",
-                 r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：]\s*"
+                 r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：][ \t]*"
                  r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85)], _prose_password),
         ("PASSWORD", [Rule("HTTP Basic credentials",
-                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9)],
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9),
+                      # padding ends a base64 token, whatever follows it
+                      Rule("HTTP Basic credentials (padded)",
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={1,2})", 0.9, need=("basic",))],
          _basic_credentials),
+        ("PASSWORD", [Rule("HTTP Basic credentials broken over a line",
+                           r"(?i)\bBasic\s+([A-Za-z0-9+/]{2,}(?:[ \t]{1,2}|[ \t]*\r?\n[ \t]*)[A-Za-z0-9+/]{2,}={0,2})"
+                           r"(?![A-Za-z0-9+/=])", 0.9, need=("basic",))],
+         lambda v: len(v.split()) == 2 and _basic_credentials("".join(v.split()))),
         ("PASSWORD", [Rule("base64 user:password",
                            r"(?<![A-Za-z0-9+/=_\-.])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[0-9])"
                            r"[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=_\-])", 0.7)],
@@ -570,9 +724,18 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("Hugging Face token", _B + r"hf_[A-Za-z0-9]{34,}" + _E, 0.9)], None),
         ("GENERIC_SECRET", [
             Rule("secret after its word",
-                 r"(?i)\b(?:twilio|sendgrid|auth|api|access|secret|bearer)?[ _\-]?(?:token|secret|api[ _\-]?key|key)\b"
+                 r"(?i)\b(?:twilio|sendgrid|auth|api|access|secret|bearer)?[ _\-]?(?:token|secret|api[ _\-]?key|key|credentials?)\b"
                  r"[ \t]*(?:is[ \t]+|=[ \t]*|:[ \t]*)?[\"'`]?([A-Za-z0-9_\-+/=.]{20,200})", 0.6),
          ], _secret_word_ok),
+        ("GENERIC_SECRET", [
+            # a credential named in a sentence: "the credential sQ0vuZfdtSe3 shows up",
+            # "I accidentally pasted 62a393e0c6... into the channel"
+            Rule("credential in a sentence",
+                 r"(?i)\b(?:credentials?|passphrase|(?:accidentally\s+)?(?:pasted|leaked|exposed|posted))"
+                 r"[ \t]+(?:(?:the|my|our|a|an|this)[ \t]+)?(?:(?:key|token|secret|password)[ \t]+)?[\"'`]?"
+                 r"([A-Za-z0-9_\-+/=.!@#$%^&*]{8,200})(?![A-Za-z0-9_\-+/=])", 0.6,
+                 need=("credential", "passphrase", "pasted", "leaked", "exposed", "posted")),
+         ], lambda v: _secret_word_ok(v.rstrip(".,;:!?")) and (_mixed_key(v) or len(v) >= 20)),
         ("GENERIC_SECRET", [
             Rule("secret key/value",
                  r"(?i)(?<![A-Za-z0-9])(?:[a-z0-9]+[_\-.])*(?:api[_\-]?key|secret(?:[_\-]?key)?|client[_\-]?secret"
@@ -586,11 +749,98 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
     ]
 
 
+# Tokens of a known format broken over a line (a wrapped terminal, a YAML value re-flowed):
+# (type, name, prefix, token alphabet, strict form of the whole token). A candidate is a prefix
+# (itself possibly broken) and the rest of the token across one break; it counts only if the
+# pieces joined are the strict form and the first piece alone is not (a whole token followed by
+# the next word is found by the strict rule, and the word stays).
+_SPLIT_TOKENS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
+    ("AWS_ACCESS_KEY", "AWS access key", ("A3T", "ABIA", "ACCA", "AKIA", "ASIA"), "A-Z0-9",
+     r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}"),
+    ("GENERIC_SECRET", "Twilio key", ("AC", "SK"), "a-zA-Z0-9", r"(?:AC|SK)[a-f0-9]{32}"),
+    ("GENERIC_SECRET", "Hugging Face token", ("hf_",), "A-Za-z0-9_", r"hf_[A-Za-z0-9]{34,40}"),
+    ("GENERIC_SECRET", "npm token", ("npm_",), "A-Za-z0-9_", r"npm_[A-Za-z0-9]{36}"),
+    ("GITHUB_TOKEN", "GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), "A-Za-z0-9_",
+     r"gh[pousr]_[A-Za-z0-9]{36}"),
+    ("SLACK_TOKEN", "Slack token", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"),
+     "A-Za-z0-9\\-", r"xox[abposr]-(?:\d+-)+[A-Za-z0-9]{16,}"),
+    ("OPENAI_API_KEY", "OpenAI key", ("sk-proj-", "sk-svcacct-", "sk-admin-"), "A-Za-z0-9_\\-",
+     r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}"),
+)
+_BREAK = r"(?:[ \t\x0b\x0c]{1,2}|[ \t]*\r?\n[ \t]*)"
+
+
+def _split_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
+    out: list[tuple[str, list[Rule], Callable[[str], bool] | None]] = []
+    for entity, label, prefixes, alpha, strict in _SPLIT_TOKENS:
+        spaced = "|".join((_BREAK + "?").join(regex.escape(c) for c in p) for p in prefixes)
+        pat = (rf"(?<![A-Za-z0-9_\-])(?:{spaced})[{alpha}]*(?:{_BREAK}[{alpha}]+)?(?![{alpha}])")
+        rx = regex.compile(strict)
+
+        def ok(v: str, rx: Any = rx) -> bool:
+            pieces = regex.split(r"\s+", v)
+            return len(pieces) == 2 and rx.fullmatch("".join(pieces)) is not None \
+                and rx.fullmatch(pieces[0]) is None
+        out.append((entity, [Rule(f"{label} broken over a line", pat, 0.9,
+                                  need=tuple({p[0].lower() for p in prefixes}))], ok))
+    return out
+
+
 SECRET_ENTITIES: tuple[str, ...] = (
     "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN", "SLACK_TOKEN",
     "STRIPE_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "JWT", "PRIVATE_KEY",
     "PASSWORD", "GENERIC_SECRET",
 )
+
+
+# What stands between a label and its value in the corpus languages: "no.", "n°", "Nr.", "番号",
+# then a verb or particle ("is", "ist", "lautet", "est le", "es", "è", "é", "は", "是", "为", "है",
+# "هو"). Labels come before values in every one of them but Japanese, Hindi (value, then "है"),
+# which these links do not need.
+_VERB = r"(?:is|ist|lautet|est(?:\s+le)?|es|è|é|era|war|was|هو|هي|है|は|是|为|為)"
+_LINK = (r"[\s.]*(?:(?:number|num|no|nr|n[º°o]|n|id|numero|número|numéro|nummer|番号|号码|号|संख्या|नंबर|رقم)\.?)?"
+         r"[\s.:#=\-：]*(?:" + _VERB + r"(?![\p{L}])[\s:：\-]*)?[\s#:：]*")
+_IDLINK = (r"[\s.:#\-：]*(?:(?:nr|no|nummer|number|num)\.?[\s.:#\-：]*)?(?:" + _VERB
+           + r"(?![\p{L}])[\s:：\-]*)?")
+_BANK_LABELS = (
+    r"(?:\bkonto(?:nummer|nr\.?)?|\bbankkonto|\bconto(?:\s+corrente)?|\bnumero\s+(?:di\s+)?conto"
+    r"|\bcompte(?:\s+bancaire)?|\bn[°º]\s*de\s+compte|\brekening(?:nummer)?|\bconta(?:\s+corrente)?"
+    r"|\bn[uú]mero\s+da\s+conta|\bcuenta(?:\s+bancaria)?|口座番号|銀行口座|口座|银行账号|账号|账户|帐号"
+    r"|खाता\s*(?:संख्या|नंबर|नं\.?)|बैंक\s+खाता|رقم\s+الحساب|الحساب\s+البنكي)")
+_MRN_LABELS = (
+    r"(?:\bpatient(?:en|in)?[\s\-]?(?:nummer|nr\.?|id)|\bpati[ëe]nt(?:en)?nummer|\bdossier\s+(?:patient|m[ée]dical)"
+    r"|\bnum[ée]ro\s+de\s+dossier|\bcartella\s+clinica|\bhistoria\s+cl[ií]nica|\bhistorial\s+m[ée]dico"
+    r"|\bprontu[áa]rio|\bkrankenakte|\bfallnummer|\bpatient\s+file|カルテ(?:番号)?|診察券番号|患者(?:番号|ID)"
+    r"|病历号?|病案号|住院号|मेडिकल\s+रिकॉर्ड|(?:मरीज़?|रोगी)\s+(?:का\s+)?रिकॉर्ड|रिकॉर्ड\s+नंबर"
+    r"|الملف\s+الطبي|رقم\s+المريض)")
+_DL_LABELS = (
+    r"(?:driver'?s?\s+licen[sc]e|driving\s+licen[sc]e|\bDL\b|\bD\.L\.|\blic(?:ense|ence)?\s*(?:#|no\.?|number)"
+    r"|\brijbewijs(?:nummer)?|\bcnh\b|carteira\s+(?:nacional\s+)?de\s+(?:motorista|habilita[çc][ãa]o)"
+    r"|f[üu]hrerschein(?:nummer)?|permis\s+de\s+conduire|permiso\s+de\s+conducir|licencia\s+de\s+conducir"
+    r"|\bpatente(?:\s+di\s+guida)?|運転免許(?:証)?(?:番号)?|免許証番号|驾驶证(?:号)?|驾照(?:号)?"
+    r"|ड्राइविंग\s+लाइसेंस|رخصة\s+(?:ال)?قيادة)")
+_PHONE_LABELS = (
+    r"(?:\btelefone|\btelefoon|\btel[ée]fono|\bt[ée]l[ée]phone|\brufnummer|\bhandynummer|\bmobilnummer"
+    r"|\bportable|\bgsm|\bwhatsapp|電話番号|携帯(?:電話)?(?:番号)?|电话号码|电话|手机(?:号码?)?"
+    r"|फ़ोन|फोन|मोबाइल|رقم\s+(?:ال)?هاتف|الهاتف|هاتف|الجوال|جوال)")
+_PHONE_CUES = (
+    r"(?:\bcall(?:\s+(?:me|him|her|us|them))?(?:\s+back)?\s+(?:on|at)|\bring\s+(?:me\s+)?(?:on|at)"
+    r"|\btext\s+(?:me\s+)?(?:on|at)|\breach(?:able)?\s+(?:me\s+|him\s+|her\s+)?(?:on|at)"
+    r"|r[üu]ckruf(?:\s+bitte)?\s+unter|erreichbar\s+unter|\banrufen\s+unter|\bunter\s+der\s+nummer"
+    r"|\b(?:rappel|appel)(?:ez|er)(?:-(?:moi|nous|le|la))?\s+au|\bjoignable\s+au"
+    r"|\bllam(?:ar|e|eme|enos)\s+al|\bcontactar\s+al|\b(?:ri)?chiam(?:are|a|ami)\s+al|\bcontattare\s+al"
+    r"|\bterugbellen\s+op|\bbel(?:len)?\s+(?:me\s+)?op|\bbereikbaar\s+op"
+    r"|\bligar\s+para|\bliga[çc][ãa]o\s+para|\bretornar\s+(?:a\s+liga[çc][ãa]o\s+)?para|\btelefonar\s+para"
+    r"|الاتصال\s+(?:على|ب)|اتصل\s+(?:على|ب)|回电|致电|拨打|打电话给?)")
+_PHONE_VALUE = r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])"
+
+
+_NUMERIC_DATE = regex.compile(r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}")
+
+
+def _broken_date(v: str) -> bool:
+    pieces = v.split()
+    return len(pieces) == 2 and _NUMERIC_DATE.fullmatch("".join(pieces)) is not None
 
 
 def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
@@ -611,8 +861,14 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
                             Rule("EU street, number, postcode, town", _EU_ADDRESS, 0.7),
                             Rule("FR street and postcode", _FR_ADDRESS_NO_NUMBER, 0.7)], _address_ok),
         ("DATE_OF_BIRTH", [Rule("date with birth context",
-                                rf"(?i){_DOB_CTX}\s*(?:[:=\-]|is|was)?\s*(?:on\s+)?({_DATE})"
+                                rf"(?i){_DOB_CTX}\s*(?:[:=\-：]|is|was|ist|war|est|es|è|é|era|は|是|为|為|:)?\s*(?:on\s+|am\s+|le\s+|el\s+|il\s+|em\s+|op\s+)?({_DATE})"
                                 r"(?![0-9])", 0.85)], None),
+        ("DATE_OF_BIRTH", [Rule(
+            # a numeric date broken by one line break or space (the pieces joined must be a date)
+            "date with birth context, broken",
+            rf"(?i){_DOB_CTX}\s*(?:[:=\-：]|is|was|ist|war|est|es|è|é|era|は|是|为|為)?\s*(?:on\s+|am\s+|le\s+|el\s+|il\s+|em\s+|op\s+)?"
+            r"(\d[\d/.\-]{0,8}(?:[ \t]{1,2}|[ \t]*\r?\n[ \t]*)[\d/.\-]{1,9}\d)(?![0-9])", 0.85,
+            need=_NEEDS["date with birth context"][0])], _broken_date),
         ("ABA_ROUTING_NUMBER", [Rule(
             "routing number with context",
             r"(?i)(?:\baba|routing|\brtn\b|transit)" + num_ctx + r"([0123678]\d{3}-?\d{4}-?\d)"
@@ -620,18 +876,35 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
         ("MEDICAL_RECORD_NUMBER", [Rule(
             "MRN with context",
             r"(?i)(?:(?<![A-Za-z])mrn|\bmed\.?\s*rec(?:ord)?\.?|medical\s+record|patient\s+(?:id|number|no)|chart\s+(?:number|no|#))"
-            + num_ctx + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85)], _min_digits(5)),
+            + num_ctx + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85),
+            Rule("MRN with a label of another language", r"(?i)" + _MRN_LABELS + _LINK
+                 + r"([A-Z]{0,4}[\-/]?\d[\d\-]{3,14}\d)(?![0-9])", 0.85,
+                 need=("patient", "patiënt", "dossier", "cartella", "historia", "historial", "prontu",
+                       "kranken", "fallnummer", "カルテ", "診察券", "患者", "病历", "病案", "住院",
+                       "रिकॉर्ड", "الملف", "المريض"))], _min_digits(5)),
         ("US_BANK_NUMBER", [Rule(
             "bank account with context",
             r"(?i)(?:bank\s+account|checking\s+account|savings\s+account|account\s+(?:number|no\.?|#|nr)"
             r"|\bacct\.?|\ba/c|\bkonto(?:nummer)?|n[uú]mero\s+de\s+cuenta|\bcuenta|num[ée]ro\s+de\s+compte"
             r"|numero\s+di\s+conto|rekeningnummer|n[uú]mero\s+da\s+conta|conta\s+corrente)" + num_ctx
-            + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8)], _digits_between(6, 17)),
+            + r"(\d[\d \-]{5,20}\d)(?![0-9])", 0.8),
+            Rule("bank account with a label of another language", r"(?i)" + _BANK_LABELS + _LINK
+                 + r"(\d(?:[ \-]?\d){5,16})(?![0-9])", 0.8,
+                 need=("konto", "conto", "compte", "rekening", "conta", "cuenta", "口座", "账", "帐",
+                       "खाता", "الحساب"))], _digits_between(6, 17)),
         ("US_DRIVER_LICENSE", [Rule(
             "driver licence with context",
             r"(?i)(?:driver'?s?\s+licen[sc]e|driving\s+licen[sc]e|\bDL|\bD\.L\.|\blic(?:ense|ence)?\s*(?:#|no\.?|number)"
             r"|f[üu]hrerschein(?:nummer)?|permis\s+de\s+conduire|permiso\s+de\s+conducir|patente|carteira\s+de\s+motorista)" + num_ctx
-            + r"([A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?)(?![A-Za-z0-9])", 0.8)], _min_digits(5)),
+            + r"([A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?)(?![A-Za-z0-9])", 0.8),
+            Rule("driver licence with a label of another language", r"(?i)" + _DL_LABELS + _LINK
+                 # US state formats, or a UK DVLA number (5 of the surname, 6 digits, initials,
+                 # a digit, 2 check characters)
+                 + r"((?-i:[A-Z]{0,2}\d[\d\-]{4,14}[A-Z0-9]?|[A-Z9]{5}\d{6}\s?[A-Z9]{2}\d[A-Z0-9]{2}))"
+                 r"(?![A-Za-z0-9])", 0.8,
+                 need=("driv", "dl", "d.l.", *("lic" + w for w in _WS), "lic#", "licn", "licen", "rijbewijs", "cnh", "carteira", "führerschein",
+                       "fuhrerschein", "permis", "licencia", "patente", "運転免許", "免許証", "驾驶证",
+                       "驾照", "ड्राइविंग", "رخصة"))], _min_digits(5)),
         ("CREDIT_CARD", [Rule(
             "card number (Luhn, issuer ranges)",
             r"(?<![\d\-.])(?:\d[ \-]?){11,18}\d(?![\d])", 0.9)], card_valid),
@@ -644,7 +917,27 @@ def _pii_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]]:
             Rule("phone with its label",
                  r"(?i)(?:\bphone|\btel(?:e(?:phone|fon|fono))?|\bmobile|\bcell|\bfax|\bhandy|\bm[óo]vil|\bcellulare|\bportable|\bcelular|電話|电话|手机)"
                  r"(?:\s*(?:number|no\.?|nr\.?|#|num))?\s*[:=.]?\s*"
-                 r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])", 0.7)], _digits_between(7, 15)),
+                 r"(\+?\(?\d[\d ().\-/]{5,20}\d)(?![\d])", 0.7),
+            Rule("phone with a label of another language",
+                 r"(?i)" + _PHONE_LABELS + r"(?:\s*(?:number|no\.?|nr\.?|#|num|nummer|番号|号码|नंबर))?"
+                 r"\s*[:=.：]?\s*(?:" + _VERB + r"(?![\p{L}])[\s:：\-]*)?" + _PHONE_VALUE, 0.7,
+                 need=("telefon", "telefoon", "teléfono", "telefono", "téléphone", "telephone", "rufnummer",
+                       "handynummer", "mobilnummer", "portable", "gsm", "whatsapp", "電話", "携帯",
+                       "电话", "手机", "फ़ोन", "फोन", "मोबाइल", "هاتف", "جوال")),
+            Rule("phone after a call-back phrase",
+                 r"(?i)" + _PHONE_CUES + r"\s*[:：]?\s*" + _PHONE_VALUE, 0.65,
+                 need=("call", *(v + w + x for v in ("ring", "text") for w in _WS for x in ("me", "on", "at")),
+                       "reach",
+                       "rückruf", "ruckruf", "erreichbar", "anrufen", "unter", "rappel", "appel",
+                       "joignable", "llam", "contactar", "chiam", "contattare", *("bel" + w for w in _WS),
+                       "bellen", "bereikbaar", "ligar", "ligação", "ligacao", "retornar",
+                       "telefonar", "الاتصال", "اتصل", "回电", "致电", "拨打", "打电话")),
+            Rule("phone before a call-back phrase",
+                 r"(?<![\d+])" + _PHONE_VALUE[:-len(r"(?![\d])")] + r"(?![\d])\s*(?:へ|に|まで)\s*(?:折り返|お電話|電話|ご連絡|連絡)", 0.65,
+                 need=("折り返", "電話", "連絡")),
+            Rule("phone before a Hindi call-back phrase",
+                 _PHONE_VALUE + r"\s*पर\s+(?:वापस\s+)?(?:कॉल|फ़ोन|फोन)", 0.65,
+                 need=("कॉल", "फ़ोन", "फोन"))], _digits_between(7, 15)),
         ("US_PASSPORT", [Rule(
             "passport with context",
             r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporte|passaporto|paspoort)" + num_ctx
@@ -658,13 +951,25 @@ PII_ENTITIES: tuple[str, ...] = (
 )
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "SA_NATIONAL_ID",
 )
 NATIONAL_ID_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "en": ("US_SSN", "UK_NINO", "UK_NHS"), "de": ("DE_TAX_ID",), "es": ("ES_NIF", "ES_NIE"),
     "fr": ("FR_NIR",), "it": ("IT_FISCAL_CODE",), "nl": ("NL_BSN",), "pt": ("BR_CPF",),
     "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",), "hi": ("IN_AADHAAR",),
+    "ar": ("SA_NATIONAL_ID",),
 }
+
+
+def sa_national_id_valid(v: str) -> bool:
+    """Saudi national id (citizens, first digit 1) or iqama (residents, 2): ten digits, the last
+    a Luhn check digit (python-stdnum's ``luhn``). At most one break inside."""
+    from stdnum import luhn
+
+    if len(v.split()) > 2:
+        return False
+    d = "".join(c for c in v if c.isdigit())
+    return len(d) == 10 and d[0] in "12" and bool(luhn.is_valid(d))
 
 
 def my_number_valid(v: str) -> bool:
@@ -686,7 +991,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
         ("DE_TAX_ID", [Rule(
             "DE tax id with label",
             r"(?i)(?:steuer-?id(?:entifikationsnummer)?|steuerliche\s+identifikationsnummer|\bidnr|tax\s+id|identifikationsnummer)"
-            r"[\s.:#-]*(?:nr\.?|no\.?)?[\s.:#-]*(\d{2}\s?\d{3}\s?\d{3}\s?\d{3})(?!\d)", 0.85)],
+            + _IDLINK + r"(\d{2}\s?\d{3}\s?\d{3}\s?\d{3})(?!\d)", 0.85)],
          _stdnum_valid("de.idnr")),
         ("ES_NIF", [Rule("ES DNI", r"(?<![\w])\d{8}[ \-]?[A-HJ-NP-TV-Z](?![\w])", 0.75)],
          _stdnum_valid("es.dni")),
@@ -701,7 +1006,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
             0.9)], _stdnum_valid("it.codicefiscale")),
         ("NL_BSN", [Rule(
             "NL BSN with label",
-            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)[\s.:#-]*(?:nr\.?|nummer)?[\s.:#-]*(\d{4}\.?\d{2}\.?\d{3}|\d{9})(?!\d)",
+            r"(?i)(?:\bbsn|burgerservicenummer|sofi-?nummer)" + _IDLINK + r"(\d{4}\.?\d{2}\.?\d{3}|\d{9}|(?=[\d \t\r\n]{10,12}(?!\d))\d{1,8}(?:[ \t]|\r?\n)\d{1,8})(?!\d)",
             0.85)], _stdnum_valid("nl.bsn")),
         ("UK_NINO", [Rule(
             "UK National Insurance number",
@@ -709,7 +1014,7 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
          nino_valid),
         ("UK_NHS", [Rule(
             "UK NHS number with label",
-            r"(?i)\bnhs(?:\s*(?:number|no\.?|num|#))?[\s.:#-]*(\d{3}[ \-]?\d{3}[ \-]?\d{4})(?!\d)", 0.85)],
+            r"(?i)\bnhs(?:\s*(?:number|no\.?|num|#))?" + _IDLINK + r"(\d{3}[ \-]?\d{3}[ \-]?\d{4})(?!\d)", 0.85)],
          _stdnum_valid("gb.nhs")),
         ("JP_MY_NUMBER", [Rule(
             "JP My Number with label",
@@ -719,8 +1024,15 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
             "IN Aadhaar", r"(?<![\w])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w])", 0.6)],
          _stdnum_valid("in_.aadhaar")),
         ("BR_CPF", [Rule("BR CPF", r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w])", 0.85),
-                    Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*(\d{11})(?!\d)", 0.85)],
+                    Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*" + _IDLINK + r"(\d{11})(?!\d)", 0.85)],
          _stdnum_valid("br.cpf")),
+        ("SA_NATIONAL_ID", [Rule(
+            "SA national id / iqama with label",
+            r"(?i)(?:رقم\s+(?:ال)?هوية(?:\s+(?:ال)?وطنية)?|(?:ال)?هوية\s+(?:ال)?وطنية|رقم\s+(?:ال)?إقامة|\biqama"
+            r"|saudi\s+(?:national\s+)?id|national\s+id(?:\s+number)?)"
+            r"(?:\s+\p{Arabic}+){0,3}" + _IDLINK + r"([12](?:[ \t]?\d){9})(?!\d)", 0.85,
+            need=("هوية", "إقامة", "iqama", "national id", "saudi"))],
+         sa_national_id_valid),
         ("CN_RESIDENT_ID", [Rule(
             "CN resident id", r"(?<![\w])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\w])",
             0.85)], _stdnum_valid("cn.ric")),
@@ -732,6 +1044,92 @@ OUR_ENTITIES: tuple[str, ...] = SECRET_ENTITIES + PII_ENTITIES + NATIONAL_ID_ENT
 REPLACED_PRESIDIO = ("UsBankRecognizer", "UsLicenseRecognizer", "UsPassportRecognizer",
                      "CreditCardRecognizer")
 
+# Pre-checks per rule name (see Rule.need): lower-case literals one of which every match holds,
+# or a cheap regex every match contains. Only a speed-up: tests/test_detect_ids.py checks on
+# samples that a rule never matches a text its pre-check rejects.
+_WS = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
+_B64_16 = r"[A-Za-z0-9+/]{16}"
+_B64_40 = r"[A-Za-z0-9+/]{40}"
+_NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "detect-secrets AWS": (("a3t", "abia", "acca", "akia", "asia"), None),
+    "detect-secrets AWS secret": (("aws",), None),
+    "AWS secret with key name": (("aws",), None),
+    "AWS secret (weak)": ((), _B64_40),
+    "AWS secret (shape)": ((), _B64_40),
+    "detect-secrets GitHub": (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), None),
+    "GitHub fine-grained PAT": (("github_pat_",), None),
+    "detect-secrets GitLab": (("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941", "glcbt-",
+                               "glimt-", "glptt-", "glagent-", "gloas-"), None),
+    "detect-secrets Slack": (("xox", "hooks.slack.com"), None),
+    "detect-secrets Stripe": (("k_live_",), None),
+    "Stripe key": (("k_live_", "k_test_"), None),
+    "detect-secrets OpenAI": (("sk-",), None),
+    "OpenAI key": (("sk-",), None),
+    "Anthropic key": (("sk-ant-",), None),
+    "Google API key": (("aiza",), None),
+    "detect-secrets JWT": (("eyj",), None),
+    "PEM private key block": (("private key",), None),
+    "PEM private key (no end)": (("private key",), None),
+    "PuTTY key": (("putty-user-key-file-",), None),
+    "password in a sentence": (("pass", "pwd", "pin", "contraseña", "clave", "senha", "wachtwoord",
+                                "kennwort", "パスワード", "密码"), None),
+    "password set to": (("pass", "pwd"), None),
+    "password label in prose": (("pass", "kennwort", "contraseña", "senha", "wachtwoord", "pw"), None),
+    "HTTP Basic credentials": (("basic",), None),
+    "base64 user:password": ((), _B64_16),
+    "curl user:password": (("-u",), None),
+    "detect-secrets basic auth": (("://",), None),
+    "URL password": (("://",), None),
+    "password key/value": (("pass", "pwd"), None),
+    "detect-secrets SendGrid": (("sg.",), None),
+    "detect-secrets Mailchimp": (("-us",), None),
+    "detect-secrets PyPI": (("pypi-",), None),
+    "Azure storage key": (("accountkey=",), None),
+    "npm token": (("npm_",), None),
+    "Hugging Face token": (("hf_",), None),
+    "secret after its word": (("token", "secret", "key", "credential"), None),
+    "secret key/value": (("key", "secret", "token"), None),
+    "secret header": (("key", "token"), None),
+    "date with birth context": ((
+        "dob", "d.ob", "do.b", "d.o.b", "birth", "born", "geb",
+        # n[ée]e?\s+le: "e" or "é" and one white space before "le", or two white spaces
+        *(c + w + "le" for c in "eé" for w in _WS), *(w1 + w2 + "le" for w1 in _WS for w2 in _WS),
+        "naissance", "nato", "nata", "nascit", "nacid", "nacimiento", "nac.",
+        "geboorte", "nascid", "nascimento", "生年月日", "出生", "生于", "誕生日", "जन्म", "तारीख",
+        "جنم", "تاريخ", "مواليد"), None),
+    "routing number with context": (("aba", "routing", "rtn", "transit"), None),
+    "passport with context": (("pass", "pasaport", "paspoort"), None),
+    "DE tax id with label": (("steuer", "idnr", "tax", "identifikationsnummer"), None),
+    "NL BSN with label": (("bsn", "burgerservicenummer", "sofi"), None),
+    "UK NHS number with label": (("nhs",), None),
+    "JP My Number with label": (("マイナンバー", "個人番号", "my"), None),
+    "BR CPF with label": (("cpf",), None),
+    "UK National Insurance number": ((), r"\d\s?[A-Da-d](?![\w])"),
+    "IT codice fiscale": ((), r"[A-Za-z]{6}[\dLMNPQRSTUVlmnpqrstuv]{2}[A-EHLMPR-Ta-ehlmpr-t][\dLMNPQRSTUVlmnpqrstuv]{2}[A-Za-z]"),
+    "FR NIR": ((), r"[12]\s?\d\d\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d\d|2[AB])\s?\d{3}"),
+    "bank account with context": (("account", "acct", "a/c", "konto", "cuenta", "compte", "conto",
+                                   "rekeningnummer", "conta"), None),
+    "phone with its label": (("phone", "tel", "mobile", "cell", "fax", "handy", "móvil", "movil",
+                              "portable", "celular", "電話", "电话", "手机"), None),
+    "MRN with context": (("mrn", "med", "patient", "chart"), None),
+    "driver licence with context": (("driv", "dl", "d.l.", *("lic" + w for w in _WS), "lic#", "licn",
+                                     "licen", "führerschein", "fuhrerschein", "permis", "permiso",
+                                     "patente", "carteira"), None),
+}
+
+
+def _with_needs(rules: list[Rule]) -> list[Rule]:
+    import dataclasses
+
+    out = []
+    for r in rules:
+        need = _NEEDS.get(r.name)
+        if need is not None and not r.need and r.need_rx is None:
+            r = dataclasses.replace(r, need=need[0], need_rx=need[1])
+        out.append(r)
+    return out
+
+
 _AWS_CONTEXT = ["aws", "secret", "secret_access_key", "aws_secret_access_key"]
 
 
@@ -739,15 +1137,31 @@ def build_recognizers(language: str = "en") -> list[EntityRecognizer]:
     """Our recognizers for ``language`` (patterns are language-neutral)."""
     out: list[EntityRecognizer] = []
     seen: dict[str, int] = {}
-    for entity, rules, validate in _secret_rules() + _pii_rules() + _national_id_rules():
+    for entity, rules, validate in (_secret_rules() + _split_rules() + _pii_rules()
+                                    + _national_id_rules()):
         ctx = _AWS_CONTEXT if entity == "AWS_SECRET_KEY" else None
         # a readable name (shown in dry runs and the playground): CreditCardRecognizer, then
         # CreditCardRecognizer2 ... when one type has several rule sets
         seen[entity] = seen.get(entity, 0) + 1
         name = f"{entity.title().replace('_', '')}Recognizer" + (str(seen[entity]) if seen[entity] > 1 else "")
-        out.append(RegexRecognizer(entity, rules, name=name, language=language, context=ctx,
-                                   validate=validate))
+        out.append(RegexRecognizer(entity, _with_needs(rules), name=name, language=language,
+                                   context=ctx, validate=validate))
+    out.append(IbanScanner(language))
     return out
+
+
+def merge_recognizers(recs: Iterable[EntityRecognizer], language: str = "en"
+                      ) -> list[EntityRecognizer]:
+    """``recs`` with our context-free rule sets folded into one :class:`PatternPass` (rule sets
+    with context words stay apart: Presidio's context enhancer reads a recognizer's words)."""
+    merged: list[RegexRecognizer] = []
+    rest: list[EntityRecognizer] = []
+    for r in recs:
+        if isinstance(r, RegexRecognizer) and not r.context and r._timeout is None:
+            merged.append(r)
+        else:
+            rest.append(r)
+    return ([PatternPass(merged, language)] if merged else []) + rest
 
 
 def _deny_regex(words: Iterable[str]) -> str:
