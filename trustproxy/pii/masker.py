@@ -115,6 +115,7 @@ class Masker:
         self.namespace = namespace
         self.entities, self.thresholds, self.actions = entity_plan(policy)
         self.result = MaskResult()
+        self._request_language: str | None = None  # set per request by mask_slots
 
     def detect(self, text: str) -> list[Any]:
         if not text or not self.entities:
@@ -132,6 +133,10 @@ class Masker:
         from trustproxy.pii.languages import UNCOVERED, identify
 
         lang = identify(text)
+        if lang is None:
+            # a text too short or too technical to tell (a JSON tool result, a CSV export) is
+            # taken to be in the language of the request's prose, for phone regions and ids
+            lang = self._request_language
         if lang is None or lang == self.policy.language or lang in self.policy.languages:
             return lang
         action = self.actions.get(UNCOVERED)
@@ -143,6 +148,18 @@ class Masker:
             if action == EntityAction.block and UNCOVERED not in self.result.blocked_types:
                 self.result.blocked_types.append(UNCOVERED)
         return lang
+
+    def _prose_language(self, slots: list[Slot]) -> str | None:
+        """The language most of the request's prose slots are in (None: none can be told)."""
+        if not self.policy.detect_language:
+            return None
+        from collections import Counter
+
+        from trustproxy.pii.languages import identify
+
+        seen = Counter(lang for s in slots if s.kind not in ("name", "json")
+                       for lang in [identify(s.get())] if lang is not None)
+        return seen.most_common(1)[0][0] if seen else None
 
     def _detector_for(self, lang: str | None) -> Any:
         model = self.policy.languages.get(lang or "")
@@ -259,6 +276,8 @@ class Masker:
         return re.sub(r"[^A-Za-z0-9_-]", "", rep) if action == EntityAction.mask else re.sub(r"[^A-Za-z0-9_-]", "_", rep)
 
     def mask_slots(self, slots: Iterable[Slot]) -> MaskResult:
+        slots = list(slots)
+        self._request_language = self._prose_language(slots)
         groups: dict[str, list[Slot]] = {}
         for slot in slots:
             if slot.kind == "name":

@@ -54,6 +54,7 @@ desk admin billing help thanks thank please dear hello hi hey regards best cheer
 monday tuesday wednesday thursday friday saturday sunday january february march april may june
 july august september october november december christmas easter cloud server data code build test
 deploy release version update order account payment invoice customer client patient user
+ok okay done status ready fixed open closed pending
 """.split())
 _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le", "la", "del",
                         "della", "dos", "das", "do", "bin", "al", "el", "ten", "ter", "y",

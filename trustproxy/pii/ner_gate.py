@@ -40,7 +40,7 @@ CASED_ENTITIES = frozenset({"PERSON", "LOCATION", "ORGANIZATION", "NRP"})
 # Not after an initial ("J. Smith") or a title ("Mr. Smith", "Dr. Ruiz", "M. Dupont").
 _SPLIT = regex.compile(
     r"(?<!(?<![\p{L}])(?:\p{Lu}|Mr|Mrs|Ms|Mx|Dr|Prof|St|Sr|Sra|Jr|Mme|Mlle|Hr|Fr|Frau|Herr|Sig|Dott|Dhr|Mevr|No|Nr|Vol|Inc|Ltd|Co|vs|etc|e\.g|i\.e))"
-    r"(?<=[.!?;:。！？])[ \t]+|\n+")
+    r"(?<=[.!?。！？])[ \t]+|\n+")
 # A word that starts with an upper-case letter (any cased script).
 _CAP_WORD = regex.compile(r"(?<![\p{L}\p{M}\p{N}_])\p{Lu}[\p{L}\p{M}'’\-]*")
 # What may stand before a sentence's first word: white space, quotes, bullets, numbering.

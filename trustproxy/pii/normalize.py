@@ -102,7 +102,7 @@ _UNDERSCORE_PAIR = regex.compile(r"(?<![A-Za-z0-9_])(_+)(?=[^\s_])([^\n_]*?[^\s_
 # the first token of a line that starts something new, not the tail of a wrapped key: a
 # dotted name (``sqlalchemy.exc.OperationalError:``) or a label (``Error:``)
 _NEW_TOKEN = regex.compile(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+:?(?!\S)|[^\s:]+:(?!\S)")
-_LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z_]{2,}=")
+_LINE_START = regex.compile(r"\[?\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|[-*•]\s|\d+[.)]\s|[A-Z][A-Z0-9_]{1,}=")
 
 
 def unescape_json(text: str) -> tuple[str, list[int]] | None:
