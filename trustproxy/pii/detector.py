@@ -476,18 +476,19 @@ class Detector:
     def detect(self, text: str, *, entities: Iterable[str], thresholds: Mapping[str, float],
                default_threshold: float, custom: Sequence[CustomRecognizer] = (),
                allow_list: Sequence[str] = (), namespace: str = "",
-               text_language: str | None = None) -> list[Span]:
+               text_language: str | None = None, regions_only: bool = False) -> list[Span]:
         """Detected spans of ``entities`` in ``text`` (original offsets, sorted, disjoint).
         ``text_language`` (the identified language of the text) adds its phone regions."""
         return self.detect_many([text], entities=entities, thresholds=thresholds,
                                 default_threshold=default_threshold, custom=custom,
                                 allow_list=allow_list, namespace=namespace,
-                                text_language=text_language)[0]
+                                text_language=text_language, regions_only=regions_only)[0]
 
     def detect_many(self, texts: Sequence[str], *, entities: Iterable[str],
                     thresholds: Mapping[str, float], default_threshold: float,
                     custom: Sequence[CustomRecognizer] = (), allow_list: Sequence[str] = (),
-                    namespace: str = "", text_language: str | None = None) -> list[list[Span]]:
+                    namespace: str = "", text_language: str | None = None,
+                    regions_only: bool = False) -> list[list[Span]]:
         """:meth:`detect` for several texts; uncached ones share one ``nlp.pipe`` pass."""
         ents = tuple(sorted(set(entities)))
         th = {e: self.threshold_for(e, thresholds, default_threshold) for e in ents}
@@ -495,7 +496,9 @@ class Detector:
         from trustproxy.pii.languages import phone_regions
 
         regions = tuple(r for r in phone_regions(text_language) if r not in ("US", "CA"))
-        foreign = text_language is not None and text_language != self.language
+        # ``regions_only``: the language is the request's, not this text's own (a JSON document
+        # in an Italian conversation): it gives phone regions, and names are judged as usual
+        foreign = text_language is not None and text_language != self.language and not regions_only
         cfg = _sha(json.dumps([ents, sorted(th.items()), sorted(allow),
                                [c.model_dump(mode="json") for c in custom], regions, foreign]))
         keys = [(_sha(t), namespace, cfg) for t in texts]

@@ -116,25 +116,32 @@ class Masker:
         self.entities, self.thresholds, self.actions = entity_plan(policy)
         self.result = MaskResult()
         self._request_language: str | None = None  # set per request by mask_slots
+        self._borrowed = False  # the last _language() answer was the request's, not the text's
 
-    def detect(self, text: str) -> list[Any]:
+    def detect(self, text: str, structured: bool = False) -> list[Any]:
         if not text or not self.entities:
             return []
-        lang = self._language(text)
-        return self._detector_for(lang).detect(
+        lang = self._language(text, structured)
+        borrowed = lang is not None and lang == self._request_language and self._borrowed
+        return self._detector_for(None if borrowed else lang).detect(
             text, entities=self.entities, thresholds=self.thresholds,
             default_threshold=self.policy.threshold, custom=self.policy.custom_recognizers,
-            allow_list=self.policy.allow_list, namespace=self.namespace, text_language=lang)
+            allow_list=self.policy.allow_list, namespace=self.namespace, text_language=lang,
+            regions_only=borrowed)
 
-    def _language(self, text: str) -> str | None:
-        """The text's language; records UNCOVERED_LANGUAGE for one without an NER model."""
+    def _language(self, text: str, structured: bool = False) -> str | None:
+        """The text's language; records UNCOVERED_LANGUAGE for one without an NER model. A JSON
+        document (``structured``) is in the language of the request's prose: its keys are
+        English words whatever language its values are in."""
         if not self.policy.detect_language:
             return None
         from trustproxy.pii.languages import UNCOVERED, identify
 
-        lang = identify(text)
+        structured = structured or text.lstrip()[:1] in ("{", "[")  # JSON pasted as text too
+        lang = None if structured else identify(text)
+        self._borrowed = lang is None
         if lang is None:
-            # a text too short or too technical to tell (a JSON tool result, a CSV export) is
+            # a JSON document, or a text too short or too technical to tell (a CSV export), is
             # taken to be in the language of the request's prose, for phone regions and ids
             lang = self._request_language
         if lang is None or lang == self.policy.language or lang in self.policy.languages:
@@ -150,15 +157,21 @@ class Masker:
         return lang
 
     def _prose_language(self, slots: list[Slot]) -> str | None:
-        """The language most of the request's prose slots are in (None: none can be told)."""
+        """The language most of the request's prose is in, by length (None: none can be told)."""
         if not self.policy.detect_language:
             return None
         from collections import Counter
 
         from trustproxy.pii.languages import identify
 
-        seen = Counter(lang for s in slots if s.kind not in ("name", "json")
-                       for lang in [identify(s.get())] if lang is not None)
+        seen: Counter[str] = Counter()
+        for s in slots:
+            if s.kind in ("name", "json"):
+                continue
+            text = s.get()
+            lang = identify(text) if text.lstrip()[:1] not in ("{", "[") else None
+            if lang is not None:
+                seen[lang] += len(text)
         return seen.most_common(1)[0][0] if seen else None
 
     def _detector_for(self, lang: str | None) -> Any:
@@ -219,7 +232,7 @@ class Masker:
                 for piece, seg in zip(pieces, segs)]
 
     def _rewrite_json(self, text: str) -> str:
-        spans = self.detect(text)
+        spans = self.detect(text, structured=True)
         if not spans:
             return text
         return self._rewrite(text, [(sp.start, sp.end, sp.entity_type, n)
