@@ -157,7 +157,7 @@ class Masker:
         return lang
 
     def _prose_language(self, slots: list[Slot]) -> str | None:
-        """The language most of the request's prose is in, by length (None: none can be told)."""
+        """The language most of the request's prose is in, by UTF-8 length (None: none can be told)."""
         if not self.policy.detect_language:
             return None
         from collections import Counter
@@ -171,7 +171,7 @@ class Masker:
             text = s.get()
             lang = identify(text) if text.lstrip()[:1] not in ("{", "[") else None
             if lang is not None:
-                seen[lang] += len(text)
+                seen[lang] += len(text.encode("utf-8"))  # bytes: a Han character says more than a letter
         return seen.most_common(1)[0][0] if seen else None
 
     def _detector_for(self, lang: str | None) -> Any:
