@@ -117,6 +117,7 @@ class Masker:
         self.result = MaskResult()
         self._request_language: str | None = None  # set per request by mask_slots
         self._borrowed = False  # the last _language() answer was the request's, not the text's
+        self._langs: dict[int, str | None] = {}  # hash of a text -> its language, this request only
 
     def detect(self, text: str, structured: bool = False) -> list[Any]:
         if not text or not self.entities:
@@ -138,7 +139,7 @@ class Masker:
         from trustproxy.pii.languages import UNCOVERED, identify
 
         structured = structured or text.lstrip()[:1] in ("{", "[")  # JSON pasted as text too
-        lang = None if structured else identify(text)
+        lang = None if structured else self._identify(text)
         self._borrowed = lang is None
         if lang is None:
             # a JSON document, or a text too short or too technical to tell (a CSV export), is
@@ -156,6 +157,16 @@ class Masker:
                 self.result.blocked_types.append(UNCOVERED)
         return lang
 
+    def _identify(self, text: str) -> str | None:
+        """``languages.identify``, once per distinct text of this request (the answers live as
+        long as this Masker: one request)."""
+        from trustproxy.pii.languages import identify
+
+        key = hash(text)
+        if key not in self._langs:
+            self._langs[key] = identify(text)
+        return self._langs[key]
+
     def _prose_language(self, slots: list[Slot]) -> str | None:
         """The language most of the request's prose is in, by UTF-8 length (None: none can be told)."""
         if not self.policy.detect_language:
@@ -169,7 +180,7 @@ class Masker:
             if s.kind in ("name", "json"):
                 continue
             text = s.get()
-            lang = identify(text) if text.lstrip()[:1] not in ("{", "[") else None
+            lang = self._identify(text) if text.lstrip()[:1] not in ("{", "[") else None
             if lang is not None:
                 seen[lang] += len(text.encode("utf-8"))  # bytes: a Han character says more than a letter
         return seen.most_common(1)[0][0] if seen else None
