@@ -456,8 +456,9 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], args:
     d50, p50 = pct(direct, 50) * 1000, pct(proxied, 50) * 1000
     lines = [
         "<!-- bench_load:begin -->",
-        f"Machine: {start_load}; load average at the end {end_load:.1f}. The machine was shared with other "
-        "engineers' test runs while this ran, so absolute numbers are noisy; the ratios come from the same run.",
+        f"Machine: {start_load}; load average at the end {end_load:.1f} (the benchmark's own client and "
+        "fake upstream run on the same cores). Ratios come from the same run; absolute numbers depend "
+        "on what else the machine was doing.",
         "",
         table(levels),
         "",
