@@ -240,8 +240,15 @@ class PatternPass(EntityRecognizer):
 
 
 def _matches(rx: Any, text: str, timeout: float) -> list[Any]:
-    """``finditer`` under one deadline for the whole text (``regex``'s own ``timeout`` counts per
-    search, and ``finditer`` searches again from every position)."""
+    """``finditer`` under one limit for the whole text (``regex``'s own ``timeout`` counts per
+    search, and ``finditer`` searches again from every position), counted in CPU time: a thread
+    that only waited for a core is not failed (``trustproxy.limits``)."""
+    from trustproxy.limits import cpu_bounded
+
+    return cpu_bounded(lambda lim: _matches_once(rx, text, lim), timeout)
+
+
+def _matches_once(rx: Any, text: str, timeout: float) -> list[Any]:
     import time
 
     deadline = time.monotonic() + timeout

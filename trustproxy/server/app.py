@@ -90,6 +90,11 @@ async def request_id_middleware(request: web.Request, handler: Callable[[web.Req
     try:
         resp = await handler(request)
     except TrustProxyError as err:
+        if err.status >= 500:
+            # our own wording (a guard's name, a rule id: never the caller's text), so an
+            # operator can tell a scorer timeout from a detector error
+            log.warning("request failed request_id=%s code=%s kind=%s detail=%s", rid, err.code,
+                        type(err).__name__, err.message)
         _audit_refusal(request, err.status, err.code)
         return error_response(err, rid, request.path)
     except web.HTTPRequestEntityTooLarge:

@@ -26,10 +26,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from trustproxy.errors import GuardFailed
+from trustproxy.limits import cpu_bounded
 
 Category = Literal["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
 DEFAULT_PATTERNS = "patterns-v1.yaml"
-SEARCH_TIMEOUT_S = 0.1  # per rule and text; windows are at most a few thousand characters
+SEARCH_TIMEOUT_S = 0.1  # CPU per rule and text (trustproxy.limits); windows are a few thousand characters
 
 # Words that, shortly before a match in the same clause, negate it (en, de, fr, es).
 NEGATIONS = frozenset("""
@@ -194,7 +195,8 @@ class PatternSet:
         out: list[Match] = []
         for rule, rx in rules:
             try:
-                for m in rx.finditer(t, timeout=SEARCH_TIMEOUT_S):
+                found = _bounded_all(rx, t)
+                for m in found:
                     if rule.negatable and _negated(t, m.start()):
                         continue
                     out.append(Match(rule.id, {str(c): v for c, v in rule.scores.items()}))
@@ -209,11 +211,10 @@ class PatternSet:
         t = normalise(text)
         try:
             for rx, context in self._benign:
-                if context is None or context.search(t, timeout=SEARCH_TIMEOUT_S):
-                    t = rx.sub("_", t, timeout=SEARCH_TIMEOUT_S)
+                if context is None or _bounded_search(context, t) is not None:
+                    t = _bounded_sub(rx, "_", t)
             if self._defuse is not None:
-                t = self._defuse.sub(lambda m: "_" if _negated(m.string, m.start()) else m.group(), t,
-                                     timeout=SEARCH_TIMEOUT_S)
+                t = _bounded_sub(self._defuse, lambda m: "_" if _negated(m.string, m.start()) else m.group(), t)
         except TimeoutError as e:
             raise PatternTimeout("toxicity benign-use patterns ran over their time limit") from e
         return t
@@ -230,6 +231,24 @@ class PatternSet:
                     best[c] = max(best.get(c, 0.0), v)
             out.append(best)
         return out
+
+
+def _bounded_all(rx: Any, t: str) -> list[Any]:
+    def run(limit: float) -> list[Any]:
+        return list(rx.finditer(t, timeout=limit))
+    return cpu_bounded(run, SEARCH_TIMEOUT_S)
+
+
+def _bounded_search(rx: Any, t: str) -> Any:
+    def run(limit: float) -> Any:
+        return rx.search(t, timeout=limit)
+    return cpu_bounded(run, SEARCH_TIMEOUT_S)
+
+
+def _bounded_sub(rx: Any, repl: Any, t: str) -> str:
+    def run(limit: float) -> str:
+        return str(rx.sub(repl, t, timeout=limit))
+    return cpu_bounded(run, SEARCH_TIMEOUT_S)
 
 
 def required_literals(pattern: str) -> tuple[frozenset[str], ...] | None:
