@@ -186,35 +186,30 @@ def _lean_engine_cls() -> type:
 
             nlp = cast(dict[str, Any], self.nlp)[language]
             docs = [nlp.make_doc(t) for t in texts]
-            whole: list[Any] = []
+            whole: list[int] = []                 # texts the model reads whole
             windows: list[tuple[int, Any]] = []   # (index of the text, span of its doc)
             for i, (text, doc) in enumerate(zip(texts, docs)):
                 plan = candidate_windows(text, language)
                 if plan is None:
-                    whole.append(doc)
+                    whole.append(i)
                     continue
                 for s, e in plan:
                     span = doc.char_span(s, e, alignment_mode="expand")
                     if span is not None and len(span):
                         windows.append((i, span))
-            parts = [span.as_doc() for _, span in windows]
-            run = whole + parts
+            run = [docs[i] for i in whole] + [span.as_doc() for _, span in windows]
             for _name, proc in nlp.pipeline:
                 run = list(proc.pipe(run, batch_size=32)) if hasattr(proc, "pipe") else [proc(d) for d in run]
+            out_docs = list(docs)
+            for i, done in zip(whole, run):
+                out_docs[i] = done
             found: dict[int, list[Any]] = {}
             for (i, span), wdoc in zip(windows, run[len(whole):]):
                 found.setdefault(i, []).extend(
                     SpacySpan(docs[i], span.start + ent.start, span.start + ent.end, label=ent.label_)
                     for ent in wdoc.ents)
-            read_whole = iter(run[:len(whole)])
-            whole_ids = {id(d) for d in whole}
-            out_docs = []
-            for i, doc in enumerate(docs):
-                if id(doc) in whole_ids:
-                    out_docs.append(next(read_whole))
-                else:
-                    doc.ents = filter_spans(found.get(i, []))
-                    out_docs.append(doc)
+            for i, spans in found.items():
+                docs[i].ents = filter_spans(spans)
             return [self._doc_to_nlp_artifact(d, language) for d in out_docs]
 
     return LeanSpacyNlpEngine
@@ -373,52 +368,47 @@ def _ner_produces(engine: Any, ner_cfg: Any, language: str) -> frozenset[str]:
         return frozenset(engine.get_supported_entities())
 
 
-def _unneeded_before_load(model: str) -> list[str]:
-    """Pipeline components of ``model`` (an installed package or a model folder) that NER does
-    not listen to, read from its config.cfg without loading it; ``[]`` when unsure."""
-    import spacy.util
-    from pathlib import Path
-
+def _ner_components(pipeline: list[str], components: Any) -> set[str] | None:
+    """``ner`` plus the embedding components its model listens to (tok2vec / transformer), from
+    a pipeline config; ``None`` for a layout this does not know (keep everything)."""
     try:
-        root = Path(model) if Path(model).is_dir() else spacy.util.get_package_path(model)
-        found = [root / "config.cfg", *sorted(root.glob("*/config.cfg"))]
-        cfg_path = next(p for p in found if p.is_file())
-        cfg = spacy.util.load_config(cfg_path, interpolate=False)
-        pipeline = list(cfg["nlp"]["pipeline"])
-        comps = cfg["components"]
-        if "ner" not in pipeline or "factory" not in comps["ner"]:
-            return []
-        t2v = comps["ner"]["model"]["tok2vec"]
+        if "ner" not in pipeline:
+            return None
+        t2v = components["ner"]["model"]["tok2vec"]
         keep = {"ner"}
         if "Listener" in str(t2v.get("@architectures", "")):
             upstream = t2v.get("upstream", "*")
             keep |= {n for n in pipeline
-                     if (upstream == "*" and comps[n].get("factory") in ("tok2vec", "transformer",
-                                                                         "curated_transformer"))
+                     if (upstream == "*" and components[n].get("factory") in ("tok2vec", "transformer",
+                                                                              "curated_transformer"))
                      or n == upstream}
-        return [n for n in pipeline if n not in keep]
+        return keep
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
+def _unneeded_before_load(model: str) -> list[str]:
+    """Pipeline components of ``model`` (an installed package or a model folder) that NER does
+    not listen to, read from its config.cfg without loading it; ``[]`` when unsure."""
+    from pathlib import Path
+
+    import spacy.util
+
+    try:
+        root = Path(model) if Path(model).is_dir() else spacy.util.get_package_path(model)
+        cfg_path = next(p for p in [root / "config.cfg", *sorted(root.glob("*/config.cfg"))] if p.is_file())
+        cfg = spacy.util.load_config(cfg_path, interpolate=False)
+        pipeline = list(cfg["nlp"]["pipeline"])
+        keep = _ner_components(pipeline, cfg["components"])
     except (StopIteration, ImportError, OSError, KeyError, TypeError, AttributeError, ValueError):
         return []  # spacy.load says what is wrong with the model, as before
+    return [] if keep is None else [n for n in pipeline if n not in keep]
 
 
 def _needed_components(nlp: Any) -> set[str]:
-    """``ner`` plus the embedding components its model listens to (tok2vec / transformer)."""
-    if "ner" not in nlp.pipe_names:
-        return set(nlp.pipe_names)  # unknown layout: keep all rather than lose entities
-    keep = {"ner"}
-    try:
-        model_cfg = nlp.config["components"]["ner"]["model"]["tok2vec"]
-        arch = str(model_cfg.get("@architectures", ""))
-        if "Listener" in arch:
-            upstream = model_cfg.get("upstream", "*")
-            for name in nlp.pipe_names:
-                factory = nlp.get_pipe_meta(name).factory
-                if (upstream == "*" and factory in ("tok2vec", "transformer",
-                                                    "curated_transformer")) or name == upstream:
-                    keep.add(name)
-    except (KeyError, AttributeError, TypeError):
-        return set(nlp.pipe_names)
-    return keep
+    """What of a loaded pipeline NER needs (everything, for an unknown layout)."""
+    keep = _ner_components(list(nlp.pipe_names), nlp.config["components"])
+    return set(nlp.pipe_names) if keep is None else keep
 
 
 class Detector:

@@ -116,37 +116,33 @@ class Masker:
         self.entities, self.thresholds, self.actions = entity_plan(policy)
         self.result = MaskResult()
         self._request_language: str | None = None  # set per request by mask_slots
-        self._borrowed = False  # the last _language() answer was the request's, not the text's
         self._langs: dict[int, str | None] = {}  # hash of a text -> its language, this request only
 
     def detect(self, text: str, structured: bool = False) -> list[Any]:
         if not text or not self.entities:
             return []
-        lang = self._language(text, structured)
-        borrowed = lang is not None and lang == self._request_language and self._borrowed
+        lang, borrowed = self._language(text, structured)
         return self._detector_for(None if borrowed else lang).detect(
             text, entities=self.entities, thresholds=self.thresholds,
             default_threshold=self.policy.threshold, custom=self.policy.custom_recognizers,
             allow_list=self.policy.allow_list, namespace=self.namespace, text_language=lang,
             regions_only=borrowed)
 
-    def _language(self, text: str, structured: bool = False) -> str | None:
-        """The text's language; records UNCOVERED_LANGUAGE for one without an NER model. A JSON
-        document (``structured``) is in the language of the request's prose: its keys are
-        English words whatever language its values are in."""
+    def _language(self, text: str, structured: bool = False) -> tuple[str | None, bool]:
+        """The text's language, and whether it is borrowed from the request's prose (a JSON
+        document, ``structured``, whose keys are English whatever its values are in, or a text
+        too short or too technical to tell): a borrowed language gives phone regions and ids,
+        not another NER model. Records UNCOVERED_LANGUAGE for a language without an NER model."""
         if not self.policy.detect_language:
-            return None
-        from trustproxy.pii.languages import UNCOVERED, identify
+            return None, False
+        from trustproxy.pii.languages import UNCOVERED
 
         structured = structured or text.lstrip()[:1] in ("{", "[")  # JSON pasted as text too
-        lang = None if structured else self._identify(text)
-        self._borrowed = lang is None
-        if lang is None:
-            # a JSON document, or a text too short or too technical to tell (a CSV export), is
-            # taken to be in the language of the request's prose, for phone regions and ids
-            lang = self._request_language
+        own = None if structured else self._identify(text)
+        lang = own or self._request_language
+        borrowed = own is None and lang is not None
         if lang is None or lang == self.policy.language or lang in self.policy.languages:
-            return lang
+            return lang, borrowed
         action = self.actions.get(UNCOVERED)
         if action is not None and action != EntityAction.allow:
             self.result.entities[UNCOVERED] += 1
@@ -155,7 +151,7 @@ class Masker:
                                                   entity_type=UNCOVERED))
             if action == EntityAction.block and UNCOVERED not in self.result.blocked_types:
                 self.result.blocked_types.append(UNCOVERED)
-        return lang
+        return lang, borrowed
 
     def _identify(self, text: str) -> str | None:
         """``languages.identify``, once per distinct text of this request (the answers live as

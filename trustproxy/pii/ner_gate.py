@@ -53,20 +53,12 @@ sunday""".split())
 
 @functools.lru_cache(maxsize=16)
 def ordinary_starters(language: str) -> frozenset[str]:
-    """Lower-cased words that start sentences and are no name: spaCy's stop words of the
-    language, and those ``pii.names`` already treats as never a name on their own (stop words
-    of en, de, fr, es, it, nl, pt, and ordinary English words that are also names)."""
-    from spacy.util import get_lang_class
-
+    """Lower-cased words that start sentences and are no name: those ``pii.names`` already
+    treats as never a name on their own (spaCy's stop words of en, de, fr, es, it, nl, pt, and
+    ordinary English words that are also names). The same for every language the model reads."""
     from trustproxy.pii import names
 
-    words: set[str] = set(names.stop_words()) | set(getattr(names, "_COMMON", ()))
-    for lang in {language, "en"}:
-        try:
-            words |= {w.casefold() for w in get_lang_class(lang).Defaults.stop_words}
-        except (ImportError, KeyError, AttributeError):  # a language spaCy does not know
-            continue
-    return frozenset(words)
+    return names.stop_words() | frozenset(getattr(names, "_COMMON", ()))
 
 
 def _segments(text: str) -> Iterable[tuple[int, int]]:

@@ -137,19 +137,13 @@ class OutputPIIFilter:
         return self._render(w, kept)
 
     async def whole(self, text: str) -> str:
-        """A complete reply (not streamed): one detection over all of it, then finished. No
-        window boundary can cut a value here; for values shorter than ``hold_back`` (every
-        type the output screen looks for but PEM keys) the result is the windows' result."""
+        """A complete reply (not streamed): appended and finished, so one detection over all of
+        it (``finish`` scans the rest whole). No window boundary can cut a value here; for values
+        shorter than ``hold_back`` the result is the windows' result."""
         if self._action == "allow":
             return text
-        w, self._buf = self._buf + text, ""
-        if not w:
-            return ""
-        if self._detect_sync is not None and self._offload is not None:
-            detect_sync = self._detect_sync
-            return await self._offload(lambda: self._render(w, self._spans(w, self._call_sync(detect_sync, w))[0]))
-        kept, _ = self._spans(w, await self._call(self._detect, w))
-        return self._render(w, kept)
+        self._buf += text
+        return await self.finish()
 
     @staticmethod
     async def _call(detect: Detect, w: str) -> Sequence[SpanLike]:

@@ -17,9 +17,10 @@ import functools
 import hashlib
 import re as _re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import regex
 import yaml
@@ -27,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trustproxy.errors import GuardFailed
 from trustproxy.limits import cpu_bounded
+
+T = TypeVar("T")
 
 Category = Literal["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
 DEFAULT_PATTERNS = "patterns-v1.yaml"
@@ -195,7 +198,7 @@ class PatternSet:
         out: list[Match] = []
         for rule, rx in rules:
             try:
-                found = _bounded_all(rx, t)
+                found = _bounded(lambda t, timeout: list(rx.finditer(t, timeout=timeout)), t)
                 for m in found:
                     if rule.negatable and _negated(t, m.start()):
                         continue
@@ -211,10 +214,10 @@ class PatternSet:
         t = normalise(text)
         try:
             for rx, context in self._benign:
-                if context is None or _bounded_search(context, t) is not None:
-                    t = _bounded_sub(rx, "_", t)
+                if context is None or _bounded(context.search, t) is not None:
+                    t = _bounded(rx.sub, "_", t)
             if self._defuse is not None:
-                t = _bounded_sub(self._defuse, lambda m: "_" if _negated(m.string, m.start()) else m.group(), t)
+                t = _bounded(self._defuse.sub, lambda m: "_" if _negated(m.string, m.start()) else m.group(), t)
         except TimeoutError as e:
             raise PatternTimeout("toxicity benign-use patterns ran over their time limit") from e
         return t
@@ -233,22 +236,9 @@ class PatternSet:
         return out
 
 
-def _bounded_all(rx: Any, t: str) -> list[Any]:
-    def run(limit: float) -> list[Any]:
-        return list(rx.finditer(t, timeout=limit))
-    return cpu_bounded(run, SEARCH_TIMEOUT_S)
-
-
-def _bounded_search(rx: Any, t: str) -> Any:
-    def run(limit: float) -> Any:
-        return rx.search(t, timeout=limit)
-    return cpu_bounded(run, SEARCH_TIMEOUT_S)
-
-
-def _bounded_sub(rx: Any, repl: Any, t: str) -> str:
-    def run(limit: float) -> str:
-        return str(rx.sub(repl, t, timeout=limit))
-    return cpu_bounded(run, SEARCH_TIMEOUT_S)
+def _bounded(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args, timeout=...)`` under the pattern time limit, counted in CPU (``limits``)."""
+    return cpu_bounded(lambda limit: call(*args, timeout=limit), SEARCH_TIMEOUT_S)
 
 
 def required_literals(pattern: str) -> tuple[frozenset[str], ...] | None:
