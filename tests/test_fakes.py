@@ -100,6 +100,8 @@ async def test_stream_one_delta_per_chunk(fake: FakeProvider, size: int) -> None
     assert deltas[:2] == [TEXT[:size], TEXT[size:2 * size]]
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert fake.last.json["stream"] is True
+    # the client has read the last chunk; the server counts the stream once its handler returns
+    await fake.wait_for(lambda: fake.completed == 1)
     assert fake.completed == 1 and fake.cancelled == 0
 
 
