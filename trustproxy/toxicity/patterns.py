@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, TypeVar
 
+import ahocorasick
 import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,6 +166,7 @@ class PatternSet:
             compiled.append((r, rx, required_literals(rx.pattern)))
         self._compiled = tuple(compiled)
         self._literals = frozenset(w for _, _, needs in compiled for g in needs or () for w in g)
+        self._finder = _literal_finder(self._literals)
         try:
             self._benign = tuple(
                 (_word_rx(b.pattern, data.lexicons), _word_rx(b.context, data.lexicons) if b.context else None)
@@ -183,15 +185,22 @@ class PatternSet:
         return self.matches_many([text])[0]
 
     def matches_many(self, texts: list[str]) -> list[list[Match]]:
-        """The rules that fire on each text. A rule runs only if each of its required-literal
-        sets (``required_literals``) has a member somewhere in the batch: one substring test
-        per literal for the whole batch, after which most rules are skipped for every text."""
-        norm = [normalise(t) for t in texts]
-        joined = "\n".join(norm)
-        present = {w for w in self._literals if w in joined}
-        rules = [(rule, rx) for rule, rx, needs in self._compiled
-                 if needs is None or all(not present.isdisjoint(g) for g in needs)]
-        return [self._run(rules, t) for t in norm]
+        """The rules that fire on each text. A rule runs on a text only if each of its
+        required-literal sets (``required_literals``) has a member in that text: one
+        Aho-Corasick pass finds every literal present (a few microseconds for 1 KB), after which
+        most rules are skipped."""
+        out = []
+        for t in map(normalise, texts):
+            present = self._present(t)
+            out.append(self._run([(rule, rx) for rule, rx, needs in self._compiled
+                                  if needs is None or all(not present.isdisjoint(g) for g in needs)], t))
+        return out
+
+    def _present(self, t: str) -> set[str]:
+        """The required literals that occur in ``t`` (overlapping occurrences included)."""
+        if self._finder is None:
+            return set()
+        return {w for _, w in self._finder.iter(t)}
 
     @staticmethod
     def _run(rules: list[tuple[PatternRule, Any]], t: str) -> list[Match]:
@@ -283,6 +292,17 @@ def required_literals(pattern: str) -> tuple[frozenset[str], ...] | None:
     except Exception:  # noqa: BLE001 - syntax of the regex module only: no prefilter
         return None
     return tuple(sorted(set(sets), key=lambda c: (-min(map(len, c)), len(c)))) or None
+
+
+def _literal_finder(literals: frozenset[str]) -> Any:
+    """An Aho-Corasick automaton over ``literals`` (pyahocorasick), or None if there are none."""
+    if not literals:
+        return None
+    finder = ahocorasick.Automaton()
+    for w in sorted(literals):
+        finder.add_word(w, w)
+    finder.make_automaton()
+    return finder
 
 
 def _word_rx(pattern: str, lexicons: dict[str, str]) -> regex.Pattern[str]:
