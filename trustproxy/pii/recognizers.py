@@ -1057,7 +1057,22 @@ REPLACED_PRESIDIO = ("UsBankRecognizer", "UsLicenseRecognizer", "UsPassportRecog
 _WS = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
 _B64_16 = r"[A-Za-z0-9+/]{16}"
 _B64_40 = r"[A-Za-z0-9+/]{40}"
+_ES_PT_IT_STREETS = ("calle", "c/", "avenida", "avda.", "av.", "paseo", "plaza", "camino", "carretera", "ronda",
+                     "travesía", "rambla", "glorieta", "pasaje", "callejón", "cuesta", "urbanización",
+                     "alameda", "via", "viale", "piazza", "piazzale", "corso", "vicolo", "largo", "contrada",
+                     "strada", "borgo", "rua", "travessa", "praça", "rodovia", "estrada", "avenue", "ladeira",
+                     "vila", "setor", "quadra")
 _NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    # addresses: the street word, the postcode, or the division character each match holds
+    "UK address with postcode": ((), r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"),
+    "JA address": ((), r"[都道府県]"),
+    "ZH address": ((), r"[省区市]"),
+    "ES/IT/PT street address": (_ES_PT_IT_STREETS, None),
+    "ES/IT/PT street with postcode": (_ES_PT_IT_STREETS, r"\d{5}"),
+    "FR street address": (("rue", "avenue", "av.", "boulevard", "bd", "chemin", "impasse", "quai", "place",
+                           "allée", "route", "cours", "passage", "square"), None),
+    "FR street and postcode": (("rue", "avenue", "boulevard", "chemin", "impasse", "allée", "allee", "place",
+                                "quai", "route", "cours"), r"\d{5}\s"),
     "detect-secrets AWS": (("a3t", "abia", "acca", "akia", "asia"), None),
     "detect-secrets AWS secret": (("aws",), None),
     "AWS secret with key name": (("aws",), None),
