@@ -126,7 +126,8 @@ def mask_job(body: dict[str, Any], policy: Policy, detector: Any, gate: FairGate
     ``PolicyBlocked`` (with ``.result``) like :func:`mask_request`; never touches ``body``."""
     probe = _copy(body)
     collect = _Collect()
-    Masker(policy, collect, Vault((), hash_key=hash_key), namespace).mask_slots(
+    languages: dict[str, str | None] = {}
+    Masker(policy, collect, Vault((), hash_key=hash_key), namespace, languages).mask_slots(
         request_slots(probe, policy, IdentityMap()))
     spans: dict[tuple[str, str], list[Any]] = {}
     by_kw: dict[str, list[str]] = {}
@@ -144,7 +145,7 @@ def mask_job(body: dict[str, Any], policy: Policy, detector: Any, gate: FairGate
     idmap = IdentityMap()
     slots = request_slots(work, policy, idmap)  # walked once: the vault's view and the masking
     vault = Vault([s.get() for s in slots], hash_key=hash_key)
-    result = mask_canonical(work, policy, _Known(spans), vault, namespace, idmap, slots)
+    result = mask_canonical(work, policy, _Known(spans), vault, namespace, idmap, slots, languages)
     return MaskOutcome(work, vault, result, idmap)
 
 

@@ -180,14 +180,15 @@ def request_slots(body: dict[str, Any], policy: Any = None, idmap: IdentityMap |
 
 
 def mask_canonical(body: dict[str, Any], policy: Any, detector: Any, vault: Any, namespace: str = "",
-                   idmap: IdentityMap | None = None, slots: list[Slot] | None = None) -> Any:
+                   idmap: IdentityMap | None = None, slots: list[Slot] | None = None,
+                   languages: dict[str, str | None] | None = None) -> Any:
     """Mask every slot of a canonical request in place (``slots``: from ``request_slots`` of
     the same body, to walk it once); raises ``PolicyBlocked`` naming types only."""
     from trustproxy.pii.masker import Masker
 
     if slots is None:
         slots = request_slots(body, policy, idmap)
-    result = Masker(policy, detector, vault, namespace).mask_slots(slots)
+    result = Masker(policy, detector, vault, namespace, languages).mask_slots(slots)
     if result.blocked_types:
         types = ", ".join(sorted(result.blocked_types))
         err = PolicyBlocked(f"The request was blocked by policy '{policy.name}': it contains {types}.")

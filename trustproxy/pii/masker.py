@@ -108,7 +108,10 @@ def entity_plan(policy: Policy) -> tuple[list[str], dict[str, float], dict[str, 
 class Masker:
     """Applies one policy to one request with one Vault."""
 
-    def __init__(self, policy: Policy, detector: Any, vault: Any, namespace: str = "") -> None:
+    def __init__(self, policy: Policy, detector: Any, vault: Any, namespace: str = "",
+                 languages: dict[str, str | None] | None = None) -> None:
+        """``languages``: text -> its language, shared by the Maskers of one request (the
+        masking job's collecting pass and its masking pass identify each text once)."""
         self.policy = policy
         self.detector = detector
         self.vault = vault
@@ -116,7 +119,7 @@ class Masker:
         self.entities, self.thresholds, self.actions = entity_plan(policy)
         self.result = MaskResult()
         self._request_language: str | None = None  # set per request by mask_slots
-        self._langs: dict[int, str | None] = {}  # hash of a text -> its language, this request only
+        self._langs: dict[str, str | None] = {} if languages is None else languages  # this request only
 
     def detect(self, text: str, structured: bool = False) -> list[Any]:
         if not text or not self.entities:
@@ -158,10 +161,9 @@ class Masker:
         long as this Masker: one request)."""
         from trustproxy.pii.languages import identify
 
-        key = hash(text)
-        if key not in self._langs:
-            self._langs[key] = identify(text)
-        return self._langs[key]
+        if text not in self._langs:
+            self._langs[text] = identify(text)
+        return self._langs[text]
 
     def _prose_language(self, slots: list[Slot]) -> str | None:
         """The language most of the request's prose is in, by UTF-8 length (None: none can be told)."""
