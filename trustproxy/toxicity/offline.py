@@ -36,9 +36,10 @@ class OfflineScorer:
     def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
         if not texts:
             return []
-        base = self._profanity.score_batch([self.patterns.for_model(t) for t in texts])
+        model, scores = self.patterns.model_and_scores(texts)
+        base = self._profanity.score_batch(model)
         out: list[dict[str, float]] = []
-        for pat, b in zip(self.patterns.scores_many(texts), base):
+        for pat, b in zip(scores, base):
             out.append({c: max(pat.get(c, 0.0), b.get(c, 0.0) if c in PROFANITY_CATEGORIES else 0.0)
                         for c in CATEGORIES})
         return out

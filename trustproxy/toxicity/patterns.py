@@ -165,8 +165,6 @@ class PatternSet:
                 raise ValueError(f"{source}: rule {r.id}: {e}") from e
             compiled.append((r, rx, required_literals(rx.pattern)))
         self._compiled = tuple(compiled)
-        self._literals = frozenset(w for _, _, needs in compiled for g in needs or () for w in g)
-        self._finder = _literal_finder(self._literals)
         try:
             self._benign = tuple(
                 (_word_rx(b.pattern, data.lexicons), _word_rx(b.context, data.lexicons) if b.context else None)
@@ -176,6 +174,25 @@ class PatternSet:
                             if terms else None)
         except (regex.error, ValueError) as e:
             raise ValueError(f"{source}: benign / defuse_under_negation: {e}") from e
+        # Pre-checks: which required literals a text holds, found in one Aho-Corasick pass. A
+        # rule (or a benign rewrite) needs a member of each of its literal sets.
+        self._benign_needs = tuple((required_literals(rx.pattern),
+                                    required_literals(ctx.pattern) if ctx is not None else None)
+                                   for rx, ctx in self._benign)
+        if any("_" in w for needs in self._benign_needs for n in needs for g in n or () for w in g):
+            # a rewrite writes "_": a literal holding one could appear after it
+            self._benign_needs = tuple((None, None) for _ in self._benign)
+        groups: list[tuple[tuple[frozenset[str], ...] | None]] = [(needs,) for _, _, needs in compiled]
+        groups += [(a,) for a, _ in self._benign_needs] + [(c,) for _, c in self._benign_needs]
+        self._literals = frozenset(w for (needs,) in groups for g in needs or () for w in g)
+        self._finder = _literal_finder(self._literals)
+        # literal -> (rule index, set index) it satisfies; rules with no literal run always
+        self._by_literal: dict[str, list[tuple[int, int]]] = {}
+        for i, (_, _, needs) in enumerate(compiled):
+            for j, g in enumerate(needs or ()):
+                for w in g:
+                    self._by_literal.setdefault(w, []).append((i, j))
+        self._always = tuple(i for i, (_, _, needs) in enumerate(compiled) if needs is None)
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "date": self.date, "sha256": self.digest[:16],
@@ -185,22 +202,30 @@ class PatternSet:
         return self.matches_many([text])[0]
 
     def matches_many(self, texts: list[str]) -> list[list[Match]]:
-        """The rules that fire on each text. A rule runs on a text only if each of its
-        required-literal sets (``required_literals``) has a member in that text: one
-        Aho-Corasick pass finds every literal present (a few microseconds for 1 KB), after which
-        most rules are skipped."""
-        out = []
-        for t in map(normalise, texts):
-            present = self._present(t)
-            out.append(self._run([(rule, rx) for rule, rx, needs in self._compiled
-                                  if needs is None or all(not present.isdisjoint(g) for g in needs)], t))
-        return out
+        """The rules that fire on each text."""
+        return [self._matches(t, self._present(t)) for t in map(normalise, texts)]
 
     def _present(self, t: str) -> set[str]:
-        """The required literals that occur in ``t`` (overlapping occurrences included)."""
+        """The required literals that occur in the normalised text ``t`` (overlapping
+        occurrences included; a few microseconds for 1 KB)."""
         if self._finder is None:
             return set()
         return {w for _, w in self._finder.iter(t)}
+
+    def _matches(self, t: str, present: set[str]) -> list[Match]:
+        """The rules that fire on the normalised text ``t``. A rule runs only if each of its
+        required-literal sets (``required_literals``) has a member in ``present``: most rules
+        are skipped for most texts."""
+        met: dict[int, set[int]] = {}
+        for w in present:
+            for i, j in self._by_literal.get(w, ()):
+                met.setdefault(i, set()).add(j)
+        run = set(self._always)
+        for i, sets in met.items():
+            needs = self._compiled[i][2]
+            if needs is not None and len(sets) == len(needs):
+                run.add(i)
+        return self._run([self._compiled[i][:2] for i in sorted(run)], t)
 
     @staticmethod
     def _run(rules: list[tuple[PatternRule, Any]], t: str) -> list[Match]:
@@ -221,8 +246,13 @@ class PatternSet:
         """``text`` as the profanity model should see it: benign technical uses of trap words and
         negated insult words replaced by ``_``. (The patterns themselves see the original.)"""
         t = normalise(text)
+        return self._for_model(t, self._present(t))
+
+    def _for_model(self, t: str, present: set[str]) -> str:
         try:
-            for rx, context in self._benign:
+            for (rx, context), (needs, ctx_needs) in zip(self._benign, self._benign_needs):
+                if not (_holds(present, needs) and _holds(present, ctx_needs)):
+                    continue  # no match of the rewrite (or of its context) can be in the text
                 if context is None or _bounded(context.search, t) is not None:
                     t = _bounded(rx.sub, "_", t)
             if self._defuse is not None:
@@ -231,18 +261,35 @@ class PatternSet:
             raise PatternTimeout("toxicity benign-use patterns ran over their time limit") from e
         return t
 
+    def model_and_scores(self, texts: list[str]) -> tuple[list[str], list[dict[str, float]]]:
+        """``[for_model(t)]`` and ``scores_many(texts)`` with each text normalised and searched
+        for literals once."""
+        model: list[str] = []
+        found: list[list[Match]] = []
+        for t in map(normalise, texts):
+            present = self._present(t)
+            found.append(self._matches(t, present))
+            # a benign rewrite only removes text: literals absent before are absent after
+            model.append(self._for_model(t, present))
+        return model, [_best(f) for f in found]
+
     def scores(self, text: str) -> dict[str, float]:
         return self.scores_many([text])[0]
 
     def scores_many(self, texts: list[str]) -> list[dict[str, float]]:
-        out = []
-        for found in self.matches_many(texts):
-            best: dict[str, float] = {}
-            for m in found:
-                for c, v in m.scores.items():
-                    best[c] = max(best.get(c, 0.0), v)
-            out.append(best)
-        return out
+        return [_best(found) for found in self.matches_many(texts)]
+
+
+def _best(found: list[Match]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for m in found:
+        for c, v in m.scores.items():
+            best[c] = max(best.get(c, 0.0), v)
+    return best
+
+
+def _holds(present: set[str], needs: tuple[frozenset[str], ...] | None) -> bool:
+    return needs is None or all(not present.isdisjoint(g) for g in needs)
 
 
 def _bounded(call: Callable[..., T], *args: Any) -> T:
