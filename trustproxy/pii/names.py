@@ -131,6 +131,9 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
     while i < n - 1:
         s0, e0, w0 = ws[i]
         f0 = w0.rstrip(".").casefold()
+        if f0 not in first and (w0.isascii() or not _cap(w0)) and _fold(f0) not in first:
+            i += 1  # no score below is possible: it needs a given name, or a capitalised non-ASCII word
+            continue
         j = i + 1
         # one middle initial ("Ana M. Ruiz") and particles ("Ana de la Cruz")
         if j < n and len(ws[j][2].rstrip(".")) == 1 and ws[j][2][:1].isupper() and j + 1 < n \
