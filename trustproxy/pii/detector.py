@@ -184,6 +184,41 @@ def context_tokens(text: str) -> tuple[list[str], list[int]]:
 def _lean_engine_cls() -> type:
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
+    class LazyArtifacts(NlpArtifacts):  # type: ignore[misc]
+        """``NlpArtifacts`` whose words are made only if the context enhancer reads them (it
+        does only when some recognizer found something: most texts of a reply find nothing).
+
+        The words are ``context_tokens`` (the enhancer only looks for context words among the
+        lower-cased words before a match, which needs no spaCy tokenization of the whole
+        text); the keywords are Presidio's (``context_keywords``, from the language's stop
+        words rather than a spaCy vocabulary lookup per word, which made a lexeme for each)."""
+
+        def __init__(self, text: str, entities: list[Any], scores: list[float], engine: Any,
+                     stop_words: frozenset[str]) -> None:  # no super().__init__: nothing is computed yet
+            self.entities = entities
+            self.scores = scores
+            self.nlp_engine = engine
+            self._text = text
+            self._stop = stop_words
+            self._words: tuple[list[str], list[int], list[str]] | None = None
+            self._keywords: list[str] | None = None
+
+        def _made(self) -> tuple[list[str], list[int], list[str]]:
+            if self._words is None:
+                toks, idx = context_tokens(self._text)
+                self._words = (toks, idx, [t.lower() for t in toks])
+            return self._words
+
+        tokens = property(lambda self: self._made()[0])
+        tokens_indices = property(lambda self: self._made()[1])
+        lemmas = property(lambda self: self._made()[2])
+
+        @property
+        def keywords(self) -> list[str]:  # type: ignore[override]  # read-only here: made on first read
+            if self._keywords is None:
+                self._keywords = context_keywords(self._made()[2], self._stop)
+            return self._keywords
+
     class LeanSpacyNlpEngine(SpacyNlpEngine):  # type: ignore[misc]
         """SpacyNlpEngine running only NER (+ what NER listens to)."""
 
@@ -208,22 +243,10 @@ def _lean_engine_cls() -> type:
 
         def artifact(self, text: str, ents: list[Any], language: str) -> NlpArtifacts:
             """Presidio's artifacts for ``text`` with NER entities ``ents`` (anything with
-            ``label_``, ``start_char``, ``end_char``). The tokens are ``context_tokens``: the
-            context enhancer only looks for context words among the lower-cased words before a
-            match, which needs no spaCy tokenization of the whole text."""
-            texts, idx = context_tokens(text)
-            lemmas = [t.lower() for t in texts]
+            ``label_``, ``start_char``, ``end_char``); see ``LazyArtifacts``."""
             entities, scores = self._get_updated_entities(
                 ents, [float(self.ner_model_configuration.default_score or 0.85)] * len(ents))
-            # nlp_engine=None: Presidio would look every lemma up in the spaCy vocabulary
-            # (creating a lexeme for each new word) to drop stop words and punctuation; the same
-            # keywords come from the language's stop-word set (spaCy's IS_STOP) directly.
-            art = NlpArtifacts(entities=entities, tokens=texts,  # type: ignore[arg-type]  # a list of str is all it iterates
-                               tokens_indices=idx, lemmas=lemmas, nlp_engine=None, language=language,
-                               scores=scores)
-            art.nlp_engine = self
-            art.keywords = context_keywords(lemmas, self._stop_words(language))
-            return art
+            return LazyArtifacts(text, entities, scores, self, self._stop_words(language))
 
         def _stop_words(self, language: str) -> frozenset[str]:
             stops = self.__dict__.setdefault("_stops", {})
