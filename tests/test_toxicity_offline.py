@@ -424,3 +424,30 @@ def test_benign_rewrite_prefilter_changes_no_result():
         model, scores = ps.model_and_scores(batch)
         assert model == [reference(t) for t in batch]
         assert scores == ps.scores_many(batch)
+
+
+@pytest.mark.parametrize("mode", ["hold", "fast"])
+@pytest.mark.parametrize("reply", [
+    THREAT_REPLY,
+    "All good here. You are a complete idiot. Anyway, the fix is merged.",          # redacted sentence
+    'The customer wrote "I will hurt you." and left. Thanks for flagging it.',      # quoted speech
+    "No sentence end at all " * 30,                                                 # cut by max_hold_chars
+    "Fine.\n\nThanks.  ",                                                           # blank tail
+    "",
+])
+async def test_whole_reply_is_judged_as_fed(batcher: BatchingScorer, mode: str, reply: str) -> None:
+    """``whole`` (a non-streamed reply: all windows scored in one call) releases the same text
+    and records the same decisions as ``feed`` + ``finish``."""
+    cfg = ToxicityConfig(mode=mode, window_sentences=2)  # type: ignore[arg-type]
+    out, fed, err = await screen(batcher, cfg, [reply])
+    f = ToxicityFilter(batcher, cfg)
+    try:
+        got, werr = await f.whole(reply), None
+    except (PolicyBlocked, GuardFailed) as e:
+        got, werr = "", e
+    assert type(werr) is type(err)
+    if err is None:
+        assert got == out
+    assert [(d.category, d.action, d.score) for d in f.decisions] == [
+        (d.category, d.action, d.score) for d in fed.decisions]
+    assert f.windows == fed.windows

@@ -57,7 +57,22 @@ class BatchingScorer:
         return self.scorer.categories
 
     async def score(self, text: str) -> dict[str, float]:
+        return await self._enqueue(text, asyncio.get_running_loop())
+
+    async def score_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Several texts queued at once (one future each, no task per text)."""
         loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[dict[str, float]]] = []
+        try:
+            for t in texts:
+                futs.append(self._enqueue(t, loop))
+        except Overloaded:
+            for f in futs:
+                f.cancel()  # queued ones are dropped before their batch forms
+            raise
+        return list(await asyncio.gather(*futs))
+
+    def _enqueue(self, text: str, loop: asyncio.AbstractEventLoop) -> "asyncio.Future[dict[str, float]]":
         if self.max_queue is not None and len(self._queue) >= self.max_queue:
             self._queue = [q for q in self._queue if not q[1].done()]  # drop waiters that left
             if len(self._queue) >= self.max_queue:
@@ -73,10 +88,7 @@ class BatchingScorer:
             # idle scorer: wait max_wait_ms (default 0: the next loop turn) for company; texts
             # arriving while a batch runs form the next one, so batches still grow with load
             self._timer = loop.call_later(self.max_wait, self._kick, loop)
-        return await fut
-
-    async def score_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        return list(await asyncio.gather(*(self.score(t) for t in texts)))
+        return fut
 
     def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._timer is not None:

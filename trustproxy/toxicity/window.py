@@ -215,7 +215,7 @@ class ToxicityFilter:
         # last segments sent to scoring, as (raw, as scored); and as released (raw or redacted)
         self._sent: deque[tuple[str, str]] = deque(maxlen=max(self._k, 1))
         self._released: deque[tuple[str, str]] = deque(maxlen=max(self._k, 1))
-        self._queue: deque[tuple[str, str, int, str, asyncio.Task[dict[str, float]]]] = deque()
+        self._queue: deque[tuple[str, str, int, str, asyncio.Future[dict[str, float]]]] = deque()
         self._error: TrustProxyError | None = None
         self.decisions: list[Decision] = []
         self.max_scores: dict[str, float] = {}
@@ -238,6 +238,32 @@ class ToxicityFilter:
             return ""
         return released if rest.strip() else released + rest  # a blank tail needs no score
 
+    async def whole(self, text: str) -> str:
+        """A complete reply (not streamed): the same windows as ``feed(text)`` + ``finish()``,
+        judged the same way, but scored in one call for all of them (one task and one batch
+        instead of one per sentence)."""
+        self._check()
+        segs = list(self._split.push(text))
+        rest = self._split.flush()
+        if rest.strip():
+            segs.append(rest)
+        plans = [self._window(seg) for seg in segs]
+        if plans:
+            try:
+                scores = await _score(self._batcher, [scored for *_, scored in plans])
+            except TrustProxyError as e:
+                self._error = e
+                raise
+            loop = asyncio.get_running_loop()
+            for (seg, masked, n, win, _), sc in zip(plans, scores):
+                done: asyncio.Future[dict[str, float]] = loop.create_future()
+                done.set_result(sc)
+                self._queue.append((seg, masked, n, win, done))
+        released = await self._drain(wait=True)
+        if self._fast:
+            return text
+        return released if rest.strip() else released + rest
+
     def cancel(self) -> None:
         """The request ended: stop scoring what is still queued (nothing more is released)."""
         for *_, t in self._queue:
@@ -254,13 +280,19 @@ class ToxicityFilter:
     def _ctx(prior: Sequence[tuple[str, str]], n: int) -> list[tuple[str, str]]:
         return list(prior)[-n:] if n else []
 
-    def _launch(self, seg: str) -> None:
+    def _window(self, seg: str) -> tuple[str, str, int, str, str]:
+        """``seg``'s window: (segment, its masked form, context size, window as written, window
+        as scored); the segment joins the context of the next one."""
         masked = self._mask(seg)
         n = context_size(self._k, self._sent[-1][0] if self._sent else None)
         ctx = self._ctx(self._sent, n)
         win = "".join([r for r, _ in ctx] + [seg])
         scored = "".join([m for _, m in ctx] + [masked])
         self._sent.append((seg, masked))
+        return seg, masked, n, win, scored
+
+    def _launch(self, seg: str) -> None:
+        seg, masked, n, win, scored = self._window(seg)
         task = asyncio.get_running_loop().create_task(self._score_one(scored))
         task.add_done_callback(_retrieve)  # an abandoned stream must not log "never retrieved"
         self._queue.append((seg, masked, n, win, task))
