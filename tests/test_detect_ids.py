@@ -262,3 +262,22 @@ def test_keys_in_the_corpus_languages(key: str, etype: str) -> None:
 
     assert key_type(key) == etype
     assert key_type("Numéro de commande") is None
+
+
+def test_presidio_prechecks_never_skip_a_match() -> None:
+    """Presidio's e-mail and IP recognizers are skipped on texts without "@" / a dotted digit
+    or two colons; on the corpus and the tables they find what they find unskipped."""
+    from trustproxy.pii.detector import DEFAULT_ENTITIES, get_detector
+
+    det = get_detector()
+    wrapped = [r for r in det._analyzer.registry.recognizers if hasattr(r, "plain_analyze")]
+    assert {r.name for r in wrapped} == {"EmailRecognizer", "IpRecognizer"}
+    ents = list(DEFAULT_ENTITIES)
+    extra = ["::1 and fe80::1ff:fe23:4567:890a", "10.0.0.1", "a@b.co", "ip 2001:db8::8a2e:370:7334"]
+    skipped = 0
+    for t in _texts() + extra:
+        for r in wrapped:
+            got = sorted(_key(x) for x in r.analyze(t, ents))
+            assert got == sorted(_key(x) for x in r.plain_analyze(t, ents)), (r.name, t)
+            skipped += not got
+    assert skipped
