@@ -53,6 +53,9 @@ LABELS: list[tuple[str, str, str, str]] = [
      "La cartella clinica è stata aggiornata."),
     ("カルテ番号1234567の患者です。", "MEDICAL_RECORD_NUMBER", "1234567", "カルテ番号は未定です。"),
     ("病历号9790947的患者。", "MEDICAL_RECORD_NUMBER", "9790947", "病历号待定。"),
+    ("病历号7 6 5 4 3 2 1 8的患者。", "MEDICAL_RECORD_NUMBER", "7 6 5 4 3 2 1 8", "病历号待定，床位 1 2 3。"),
+    ("Patient M R N 4 4 5 5 6 6 7 admitted.", "MEDICAL_RECORD_NUMBER", "4 4 5 5 6 6 7",
+     "Patient M R N pending, bed A 1 2."),
     ("Número do prontuário 4455667.", "MEDICAL_RECORD_NUMBER", "4455667",
      "O prontuário foi atualizado ontem."),
     # driver licences (UK DVLA shape too)
@@ -97,6 +100,11 @@ IBANS: list[tuple[str, str, str]] = [
     ("The transfer came from IBANGB36 JJTJ 7563 3887 7132 00.", "GB36 JJTJ 7563 3887 7132 00",
      "The transfer came from GB36 JJTJ 7563 3887 7132 01."),
     ("iban: gb36jjtj75633887713200 please", "gb36jjtj75633887713200", "key gb36 jjtj"),
+    # spelled out one character at a time, letters too
+    ("Refund to IBAN G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2 today.",
+     "G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2", "Refund to I B A N soon, ref A B C 1 2 3."),
+    ("Bitte auf das Konto D E 8 9 3 7 0 4 0 0 4 4 0 5 3 2 0 1 3 0 0 0 überweisen.",
+     "D E 8 9 3 7 0 4 0 0 4 4 0 5 3 2 0 1 3 0 0 0", "Bitte auf das Konto D E 8 9 überweisen."),
 ]
 
 

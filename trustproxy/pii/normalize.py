@@ -40,8 +40,9 @@ Then evasions that split or glue a value are undone:
   capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
   ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
   as a space (``Diane\\tHouston``, ``Peter\\r\\nWood``).
-- Digits spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``), seven or more, are
-  closed up (dashes kept).
+- Digits and capitals spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``,
+  ``D E 8 9 3 7 ...``, ``M R N 1 2 3 ...``), six or more single characters holding at least
+  six digits, are closed up (dashes kept), also next to a CJK character (``号9 7 9 ...的``).
 - JSON escapes in text (a JSON document pasted into a message, or escaped inside a JSON
   string): backslashes before a quote are dropped and a written ``\\n``/``\\t``/``\\r`` reads as
   a space, so ``{\\"note\\": \\"call Ana\\nRuiz\\"}`` reads like prose to NER.
@@ -83,7 +84,12 @@ _BREAK_EMAIL = regex.compile(
     r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
 _EMAIL = regex.compile(r"(?a)[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
-_SPACED_DIGITS = regex.compile(r"(?<![\w.,])(?:\d(?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){6,}\d(?![\w])")
+# one character at a time: digits and capitals (``D E 5 8 ...``, ``M R N 1 2 3 ...``), next to
+# any script but a Latin word or number (``病历号9 7 9 ...的``)
+_SPACED_DIGITS = regex.compile(
+    r"(?<![A-Za-z0-9_.,\u00c0-\u024f])(?:[\dA-Z](?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){5,}[\dA-Z]"
+    r"(?![A-Za-z0-9_\u00c0-\u024f])")
+_SPACED_MIN_DIGITS = 6
 _GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=(\d(?:[\d\-./ ]?\d){6,})(?![A-Za-z0-9]))")
 # a label glued to the value it names ("ibanNL30...", "IBANES05...", "emailana@...")
 _GLUED_LABEL = regex.compile(
@@ -276,6 +282,8 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 repl[a] = " "                # a wrapped line (LF or CRLF) or a TAB between words
                 drop.update(range(a + 1, b))
     for m in _SPACED_DIGITS.finditer(text):
+        if sum(c.isdigit() for c in m.group()) < _SPACED_MIN_DIGITS:
+            continue
         for k in range(m.start(), m.end()):
             if text[k] == " ":
                 drop.add(k)
