@@ -164,6 +164,17 @@ DETECT: list[tuple[str, str, str, str]] = [
     # a label with a control character inside it still labels its value (structure read on
     # the folded view); the same shape under a harmless label stays
     ("acct\x07_no: 24415520", "US_BANK_NUMBER", "24415520", "build\x07_no: 24415520"),
+    # a CSV header cell written with a number sign symbol labels its column
+    ("E-mail,N\u00b0 de dossier patient\nana@example.com,44556677", "MEDICAL_RECORD_NUMBER",
+     "44556677", "Statut,N\u00b0 de commande\nok,44556677"),
+    # a column of one: the header alone on its line, each value on a line below it
+    ("Rekeningnummer\n55667788\n9 8 7 6 5 4 3 2 1 0\n\nGraag controleren.", "US_BANK_NUMBER",
+     "9 8 7 6 5 4 3 2 1 0", "Buildnummer\n55667788\n9 8 7 6 5 4 3 2 1 0\n\nGraag controleren."),
+    ("Account number\n55667788\n\nThanks", "US_BANK_NUMBER", "55667788",
+     "Name\nPlatform Team\nPhone\nCall me back later"),
+    # a header cut by a line break: the two halves are one known key over a full row
+    ("IBAN,N\u00famero de\ncuenta\nES91 2100 0418 4502 0005 1332,31415926", "US_BANK_NUMBER",
+     "31415926", "Build,N\u00famero de\npedido\nok,31415926"),
 ]
 
 
@@ -184,6 +195,20 @@ def test_structure_is_read_on_the_folded_view() -> None:
     doc = '{"e\u200bmail": "a\\u0005b@x.com",\n "n": 1}'
     assert [f.key for f in fields(doc)] == ["email", "n"]
     assert normalize("a\u200bb")[0] == "ab"
+
+
+@pytest.mark.parametrize("text,want", [
+    # a column of one under a known key; stops at a blank line
+    ("Kontonummer\n12345678\n87654321\n\nDanke", [("Kontonummer", "12345678"), ("Kontonummer", "87654321")]),
+    # a header line that is no known key labels nothing; prose under a key is no column
+    ("Summary\n12345678\n", []),
+    # a header's last cell continued on the next line, when only together they are a key
+    ("Name,Account\nnumber\nAna,12345678", [("Name", "Ana"), ("Account number", "12345678")]),
+    # a row cut after a header that is already whole stays a row
+    ("Name,Account number\nAna\nRuiz,12345678", [("Name", "Ana\nRuiz"), ("Account number", "12345678")]),
+])
+def test_csv_columns(text: str, want: list[tuple[str, str]]) -> None:
+    assert [(f.key, text[f.start:f.end]) for f in fields(text)] == want
 
 
 # (parts, what the provider must not see) ; counter-example parts that must pass unchanged

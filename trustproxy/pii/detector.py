@@ -624,7 +624,7 @@ class Detector:
 
     def _keyed(self, text: str, wanted: set[str]) -> list[tuple[int, int, str, float, str]]:
         """Values typed by their key (JSON members, CSV columns, key=value, Label: value)."""
-        if not any(c in text for c in ":={[,;\t|\uff1a"):
+        if not any(c in text for c in ":={[,;\t|\uff1a\n"):
             return []
         from trustproxy.pii.keyed import SCORE, keyed_spans
         from trustproxy.pii.normalize import unescape_json

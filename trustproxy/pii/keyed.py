@@ -342,11 +342,13 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
             etype = "PERSON"
         if etype is None or etype not in wanted:
             continue
+        if f.kind == "column" and (bare_name or etype in _BROKEN_TYPES):
+            continue  # a line under a lone "Name" / "Password" line: prose as often as a value
         value = text[f.start:f.end]
         if not value.strip():
             continue
         if etype in ("PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY") and (
-                (f.kind == "bare" and " " in value.strip()) or _CODE.search(value.strip())):
+                (f.kind in ("bare", "column") and " " in value.strip()) or _CODE.search(value.strip())):
             continue  # code (password=password, password: str = Field(...)), not a secret
         from trustproxy.pii.normalize import normalize
 

@@ -39,7 +39,7 @@ class Field:
     key: str
     start: int
     end: int
-    kind: str  # "string" | "number" | "bare"
+    kind: str  # "string" | "number" | "bare" | "line" | "column" (a line under a lone header)
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,19 @@ def _kv_fields(text: str) -> Iterator[Field]:
 
 
 _DELIMS = (",", ";", "\t", "|")
-_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()]{0,40}\"?[ \t]*$")
+# a header cell: a label, also with a number sign written as a symbol (``N° de dossier``)
+_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()°º№'’]{0,40}\"?[ \t]*$")
+# a column of one: its header alone on a line, one value per line below it (a blank line, a
+# line of prose or a ``Label:`` ends it)
+_COLUMN_HEAD = regex.compile(r"^[ \t]*[^\W\d][\w .\-/#()°º№'’]{0,40}?[ \t]*\r?$")
+_COLUMN_CELL = regex.compile(r"^[ \t]*([^\s,;|\t:][^,;|\t\r\n]{0,62}?)[ \t]*\r?$")
+_COLUMN_ROWS = 50
+
+
+def _known_key(key: str) -> bool:
+    from trustproxy.pii.keyed import key_type
+
+    return key_type(key) is not None
 
 
 def _csv_fields(text: str) -> Iterator[Field]:
@@ -333,6 +345,16 @@ def _csv_fields(text: str) -> Iterator[Field]:
             continue
         keys = [head[a:b].strip().strip('"') for a, b in cells]
         j = i + 1
+        # a header cut by a line break (``IBAN,Account\nnumber``): its last cell goes on on
+        # the next line when only together they are a known key and a full row follows
+        if i + 2 < len(lines):
+            tail = lines[i + 1][1].rstrip("\r")
+            if (delim not in tail and _HEADER_CELL.match(tail) and not _known_key(keys[-1])
+                    and len(_split_cells(lines[i + 2][1].rstrip("\r"), delim)) == len(cells)):
+                joined = (keys[-1] + " " + tail.strip().strip('"')).strip()
+                if _known_key(joined):
+                    keys[-1] = joined
+                    j = i + 2
         while j < len(lines):
             rstart, row = lines[j]
             rc = _split_cells(row.rstrip("\r"), delim)
@@ -358,6 +380,32 @@ def _csv_fields(text: str) -> Iterator[Field]:
                     yield Field(key, rstart + a + s, rstart + a + e, "bare")
             j += used
         i = j if j > i + 1 else i + 1
+
+
+def _column_fields(text: str) -> Iterator[Field]:
+    """A column of one (``Account number\n43222634\n90203048``): the header line a known key
+    (:func:`trustproxy.pii.keyed.key_type`), each following short line one value of it."""
+    lines: list[tuple[int, str]] = []
+    pos = 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    i = 0
+    while i < len(lines) - 1:
+        head = lines[i][1]
+        if not _COLUMN_HEAD.match(head) or not _known_key(head.strip()):
+            i += 1
+            continue
+        key = head.strip()
+        j = i + 1
+        while j < len(lines) and j - i <= _COLUMN_ROWS:
+            rstart, row = lines[j]
+            m = _COLUMN_CELL.match(row)
+            if m is None:
+                break
+            yield Field(key, rstart + m.start(1), rstart + m.end(1), "column")
+            j += 1
+        i = max(j, i + 1)
 
 
 def _split_cells(line: str, delim: str) -> list[tuple[int, int]]:
@@ -413,6 +461,8 @@ def _fields(text: str) -> list[Field]:
         return all(f.end <= a or f.start >= b for a, b in covered)
     if "=" in text or ":" in text or "\uff1a" in text:
         out.extend(f for f in _kv_fields(text) if outside(f))
-    if "\n" in text and any(d in text for d in _DELIMS):
-        out.extend(f for f in _csv_fields(text) if outside(f))
+    if "\n" in text:
+        if any(d in text for d in _DELIMS):
+            out.extend(f for f in _csv_fields(text) if outside(f))
+        out.extend(f for f in _column_fields(text) if outside(f))
     return out
