@@ -175,6 +175,18 @@ DETECT: list[tuple[str, str, str, str]] = [
     # a header cut by a line break: the two halves are one known key over a full row
     ("IBAN,N\u00famero de\ncuenta\nES91 2100 0418 4502 0005 1332,31415926", "US_BANK_NUMBER",
      "31415926", "Build,N\u00famero de\npedido\nok,31415926"),
+    # member names of a contact map are people and their numbers (no regional cue needed);
+    # the same names under another map, and counts under a contact map, stay
+    ('{"contacts": {"00861391234567": {"status": "open"}, "Total": 4, "active": 2}}', "PHONE_NUMBER",
+     "00861391234567", '{"builds": {"00861391234567": {"status": "open"}}, "contacts": {"Total": 4}}'),
+    ('{"recipients": {"47\\n2031-5566": "to"}}', "PHONE_NUMBER", "47\\n2031-5566",
+     '{"versions": {"47\\n2031-5566": "to"}}'),
+    ('{"contacts": {"\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e": {"priority": 4}}}',
+     "PERSON", "\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e",
+     '{"services": {"Billing Api": {"replicas": 4}}, "contacts": {"Active": 1}}'),
+    # a JSON string value reads decoded: an escaped control character hides no name
+    ('Record:\n{"ref": "HR-1", "name": "\u738b\\b\u7ea2\u6885"}', "PERSON", "\u738b\\b\u7ea2\u6885",
+     'Record:\n{"ref": "HR-1", "name": "\\bnginx"}'),
 ]
 
 

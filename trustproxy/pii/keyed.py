@@ -154,6 +154,15 @@ _add("UK_NINO", exact=["nino", "ni_number", "national_insurance_number",
 # a bare "name" names services and steps as often as people: see _person(specific=False)
 _BARE_NAME_KEYS = frozenset({"name", "displayname", "contact", "owner", "assignee", "reporter",
                              "author", "requester", "user_full_name", "signedby", "from", "to"})
+# keys of a map whose member names are people or their numbers and addresses
+# (``"contacts": {"+44 ...": {...}, "Ana Ruiz": {...}}``)
+_CONTACT_MAPS = frozenset(fold_key(k) for k in (
+    "contacts", "contact_list", "phonebook", "phone_book", "address_book", "addressbook",
+    "phones", "phone_numbers", "recipients", "participants", "attendees", "guests",
+    "emergency_contacts", "next_of_kin", "customers", "clients", "patients", "employees",
+    "people", "persons", "kontakte", "contactos", "contatos", "contatti", "contacten",
+    "連絡先", "联系人", "संपर्क", "جهات الاتصال"))
+_CONTACT_MAP_SUFFIXES = tuple(fold_key(k) for k in ("contacts", "phones", "phonenumbers", "recipients"))
 _SUFFIXES = sorted(_SUFFIX.items(), key=lambda kv: -len(kv[0]))
 # suffix matches that are no such key ("hostname" is no name, "tokenizer" no token)
 _NOT_KEYS = frozenset(fold_key(k) for k in (
@@ -187,7 +196,7 @@ _DATE = regex.compile(
     r"|(?:19|20)\d{2}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
     r"|\d{1,2}\.?\s+\p{L}{3,12}\.?\s+(?:19|20)\d{2}|\p{L}{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+"
     r"(?:19|20)\d{2}|\d{1,2}\s+de\s+\p{L}{3,12}\s+de\s+(?:19|20)\d{2})(?:T[\d:.Z+\-]*)?$")
-_NAME_WORD = regex.compile(r"^\p{L}[\p{L}'’.\-]*$")
+_NAME_WORD = regex.compile(r"^\p{L}[\p{L}\p{M}'’.\-]*$")  # marks: Devanagari vowel signs
 _TECH_WORDS = frozenset("""a an the and or of for to in on at by with from up down run build test
 tests deploy install setup set check checkout lint release publish upload cache job jobs step
 steps service server app api web worker main default config prod staging dev local database db
@@ -332,10 +341,50 @@ def _continuation(text: str, end: int) -> int | None:
     return None
 
 
+def _contact_map(key: str) -> bool:
+    k = fold_key(key)
+    return k in _CONTACT_MAPS or k.endswith(_CONTACT_MAP_SUFFIXES)
+
+
+def _decoded(value: str) -> str:
+    """A JSON string's content as it reads (escapes decoded, also one level of escaped JSON
+    down); as written if it does not decode."""
+    from trustproxy.pii.structure import decode_json_string
+
+    for _ in range(3):
+        if "\\" not in value:
+            break
+        dec = decode_json_string(value)
+        if dec is None:
+            break
+        value = dec
+    return value
+
+
+def _member_type(value: str) -> str | None:
+    """The type of a member name of a contact map: a phone number, an address or a name."""
+    from trustproxy.pii.normalize import normalize
+
+    v = normalize(_decoded(value))[0].strip()
+    for etype in ("PHONE_NUMBER", "EMAIL_ADDRESS"):
+        if _SHAPES[etype](v):
+            return etype
+    # a full name; one word only in a script without case (a word "Active" counts contacts)
+    if not _person(v, specific=True) or v.islower():
+        return None
+    return "PERSON" if len(v.split()) >= 2 or not any(c.isupper() or c.islower() for c in v) else None
+
+
 def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[KeyedSpan]:
-    """Values of ``found`` whose key announces a wanted type and whose shape fits it."""
+    """Values of ``found`` whose key announces a wanted type and whose shape fits it; member
+    names of a contact map (``"contacts": {...}``) that are numbers, addresses or names."""
     out: list[KeyedSpan] = []
     for f in found:
+        if f.kind == "member":
+            mtype = _member_type(text[f.start:f.end]) if _contact_map(f.key) else None
+            if mtype is not None and mtype in wanted:
+                out.append(KeyedSpan(f.start, f.end, mtype))
+            continue
         etype = key_type(f.key)
         bare_name = etype is None and fold_key(f.key) in _BARE_NAME_KEYS
         if bare_name:
@@ -359,6 +408,8 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
             if cont is not None:
                 f_end = cont
                 value = text[f.start:f_end]
+        if f.kind == "string":
+            value = _decoded(value)  # a JSON string reads decoded ("\\b" is a control character)
         value = normalize(value)[0]  # shapes are judged without the evasions
         if one_token:
             # one token as written (broken lines joined): spaces are the normaliser's own

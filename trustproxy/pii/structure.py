@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import regex
 
-__all__ = ["Field", "JsonLiteral", "fields", "json_literals", "MAX_DEPTH"]
+__all__ = ["Field", "JsonLiteral", "fields", "json_literals", "decode_json_string", "MAX_DEPTH"]
 
 MAX_DEPTH = 32
 _WS = " \t\r\n"
@@ -40,6 +40,7 @@ class Field:
     start: int
     end: int
     kind: str  # "string" | "number" | "bare" | "line" | "column" (a line under a lone header)
+    #            | "member" (a member name; ``key`` is the key of its object)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class _Parser:
                     raise _Fail
                 k, kb, ke, i = self.string(i)
                 self._string_literal(kb, ke, k, key=None)
+                if key is not None:
+                    # a member name, labelled by the key of its object (``"contacts": {"<who>":``)
+                    ka, kz = self.raw(kb, ke)
+                    self.fields.append(Field(key, ka, kz, "member"))
                 i = self.ws(i)
                 if i >= len(s) or s[i] != ":":
                     raise _Fail
@@ -181,6 +186,11 @@ class _Parser:
 def _escape_quote(q: str) -> str:
     """How ``q`` (a written double quote) is written one JSON string level down."""
     return q.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def decode_json_string(raw: str) -> str | None:
+    """The content of a JSON string as it reads (None: not valid JSON string content)."""
+    return _decode(raw, 0)[0]
 
 
 def _decode(raw: str, base: int) -> tuple[str | None, list[int], list[int]]:
