@@ -216,6 +216,9 @@ def test_structure_is_read_on_the_folded_view() -> None:
     ("Summary\n12345678\n", []),
     # a header's last cell continued on the next line, when only together they are a key
     ("Name,Account\nnumber\nAna,12345678", [("Name", "Ana"), ("Account number", "12345678")]),
+    # a blank line ends a table: a sentence with a comma above the real header is no header
+    ("Merci pour le dossier, bonne journ\u00e9e.\n\nNom,Compte\nAna Ruiz,12345678",
+     [("Nom", "Ana Ruiz"), ("Compte", "12345678")]),
     # a row cut after a header that is already whole stays a row
     ("Name,Account number\nAna\nRuiz,12345678", [("Name", "Ana\nRuiz"), ("Account number", "12345678")]),
 ])

@@ -322,10 +322,10 @@ def _kv_fields(text: str) -> Iterator[Field]:
 
 _DELIMS = (",", ";", "\t", "|")
 # a header cell: a label, also with a number sign written as a symbol (``N° de dossier``)
-_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()°º№'’]{0,40}\"?[ \t]*$")
+_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()°º№]{0,40}\"?[ \t]*$")
 # a column of one: its header alone on a line, one value per line below it (a blank line, a
 # line of prose or a ``Label:`` ends it)
-_COLUMN_HEAD = regex.compile(r"^[ \t]*[^\W\d][\w .\-/#()°º№'’]{0,40}?[ \t]*\r?$")
+_COLUMN_HEAD = regex.compile(r"^[ \t]*[^\W\d][\w .\-/#()°º№]{0,40}?[ \t]*\r?$")
 _COLUMN_CELL = regex.compile(r"^[ \t]*([^\s,;|\t:][^,;|\t\r\n]{0,62}?)[ \t]*\r?$")
 _COLUMN_ROWS = 50
 
@@ -367,6 +367,8 @@ def _csv_fields(text: str) -> Iterator[Field]:
                     j = i + 2
         while j < len(lines):
             rstart, row = lines[j]
+            if not row.strip():
+                break  # a blank line ends a table (a sentence with a comma above one is no header)
             rc = _split_cells(row.rstrip("\r"), delim)
             used = 1
             # a row continued on the next line(s): a quoted cell holding a line break, or a
