@@ -184,6 +184,13 @@ DETECT: list[tuple[str, str, str, str]] = [
     ('{"contacts": {"\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e": {"priority": 4}}}',
      "PERSON", "\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e",
      '{"services": {"Billing Api": {"replicas": 4}}, "contacts": {"Active": 1}}'),
+    # a TAB inside an address joins it like a line break; a word before a TAB stays apart
+    ("Contact ana.ruiz@exam\tple.org today", "EMAIL_ADDRESS", "ana.ruiz@exam\tple.org",
+     "build@exam\tple step"),
+    # an author or committer name in a .env file reads like a bare "name" key
+    ("GIT_AUTHOR_NAME=\u0905\u092e\u093f\u0924\t\u0935\u0930\u094d\u092e\u093e\nNODE_ENV=production",
+     "PERSON", "\u0905\u092e\u093f\u0924\t\u0935\u0930\u094d\u092e\u093e",
+     "GIT_AUTHOR_NAME=release-bot\nGIT_COMMITTER_NAME=ci"),
     # a JSON string value reads decoded: an escaped control character hides no name
     ('Record:\n{"ref": "HR-1", "name": "\u738b\\b\u7ea2\u6885"}', "PERSON", "\u738b\\b\u7ea2\u6885",
      'Record:\n{"ref": "HR-1", "name": "\\bnginx"}'),

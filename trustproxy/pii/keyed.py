@@ -163,6 +163,8 @@ _CONTACT_MAPS = frozenset(fold_key(k) for k in (
     "people", "persons", "kontakte", "contactos", "contatos", "contatti", "contacten",
     "連絡先", "联系人", "संपर्क", "جهات الاتصال"))
 _CONTACT_MAP_SUFFIXES = tuple(fold_key(k) for k in ("contacts", "phones", "phonenumbers", "recipients"))
+# GIT_AUTHOR_NAME, committer_name: a person as often as a bot (read like a bare "name")
+_BARE_NAME_SUFFIXES = ("authorname", "committername", "ownername", "assigneename", "reportername")
 _SUFFIXES = sorted(_SUFFIX.items(), key=lambda kv: -len(kv[0]))
 # suffix matches that are no such key ("hostname" is no name, "tokenizer" no token)
 _NOT_KEYS = frozenset(fold_key(k) for k in (
@@ -386,7 +388,8 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
                 out.append(KeyedSpan(f.start, f.end, mtype))
             continue
         etype = key_type(f.key)
-        bare_name = etype is None and fold_key(f.key) in _BARE_NAME_KEYS
+        bare_name = etype is None and (fold_key(f.key) in _BARE_NAME_KEYS
+                                       or fold_key(f.key).endswith(_BARE_NAME_SUFFIXES))
         if bare_name:
             etype = "PERSON"
         if etype is None or etype not in wanted:

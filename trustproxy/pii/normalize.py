@@ -34,7 +34,7 @@ Then evasions that split or glue a value are undone:
 - A TAB between two digits reads as a space; a line break between two digits reads as a
   space where it sits between digit groups (``0566\\n5566`` in ``4000 0566\\n5566 5556``) and
   is dropped where it cuts a group or an ungrouped run (``657-73-164\\n5``, ``95\\r\\n1807739136``)
-  or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``;
+  or sits next to a ``-``; a line break or TAB inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``;
   not after a plain word before a whole one: ``write to\\nana@example.com``)
   or between two fragments of a key or id (both sides hold digits and letters, or inner
   capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
@@ -81,7 +81,7 @@ _MARK_SCRIPTS = ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMI
 _BREAK_DIGITS = regex.compile(r"(?<=\d-?)[ \t]*[\r\n\t][ \t\r\n]*(?=-?\d)")
 # ASCII: a CJK word on the line before an address (``杨萍\\nmindong@...``) is no part of it
 _BREAK_EMAIL = regex.compile(
-    r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
+    r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n|\t)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
 _EMAIL = regex.compile(r"(?a)[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
 # one character at a time: digits and capitals (``D E 5 8 ...``, ``M R N 1 2 3 ...``), next to
