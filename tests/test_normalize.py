@@ -35,6 +35,9 @@ ZW = "\u200b"
     ("I have 1 2 3 4 5 apples", "I have 1 2 3 4 5 apples"),
     ("see A 1 2 3 B 4 5 C", "see A 1 2 3 B 4 5 C"),
     ("v1 2 3 4 5 6 7", "v1 234567"),
+    # an address that ends a sentence stays whole; one cut after a dot joins
+    ("at ana@example.org.\nNothing else", "at ana@example.org.\nNothing else"),
+    ("at ana@example.\ncom today", "at ana@example.com today"),
 ])
 def test_normalize_examples(text: str, expected: str) -> None:
     norm, offsets = normalize(text)

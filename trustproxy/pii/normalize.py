@@ -261,7 +261,10 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
         if "@" in text:
             for m in _BREAK_EMAIL.finditer(text):
                 g1, g3 = m.group(1), m.group(3).rstrip(".")
-                if _EMAIL.fullmatch(g1 + g3) and not _EMAIL.fullmatch(g1) \
+                # an address that ends a sentence ("... at ana@example.org.\nNothing") is whole
+                whole = _EMAIL.fullmatch(g1) or (g1.endswith(".") and g3[:1].isupper()
+                                                 and _EMAIL.fullmatch(g1.rstrip(".")))
+                if _EMAIL.fullmatch(g1 + g3) and not whole \
                         and ("@" in g1 or g3.startswith("@") or not _EMAIL.fullmatch(g3)
                              or not g1.isalpha()):
                     # a whole address before the break stays; a plain word before a whole
