@@ -71,6 +71,12 @@ NAMES: list[tuple[str, str]] = [
     ("Graag doorsturen naar Sanne van der Berg.", "Sanne van der Berg"),
     ('{"contacts": {"femke bakker": {"status": "open"}}}', "femke bakker"),
     ("Name,Telefon\nfrieda albrecht,030 1234567", "frieda albrecht"),
+    # after a role or title word: two capitalised words, one of them listed; a listed given
+    # name takes an ordinary word as surname
+    ("A cliente Joana Sales enviou o contrato.", "Joana Sales"),
+    ("O cliente Caio Bastos ligou novamente hoje.", "Caio Bastos"),
+    ("Die Kundin Frieda Lindqvist hat angerufen.", "Frieda Lindqvist"),
+    ("Le client M. Hugo Marchal a rappelé.", "Hugo Marchal"),
 ]
 
 # ordinary text that must stay unmasked (PERSON)
@@ -93,6 +99,13 @@ NOT_NAMES: list[str] = [
     "We moved from Terraform Cloud to Adobe Acrobat workflows and Red Hat Enterprise Linux.",
     '{"status": "active open", "mode": "read only", "ruby version": "3.2"}',
     "version,notes\nrequests,mark as read\n",
+    # a role word before a team, a company, a product or a place
+    "The customer Support Team replied.",
+    "Our client Acme Corp renewed the contract.",
+    "O cliente Banco Central ligou.",
+    "Der Kunde Deutsche Bank hat bezahlt.",
+    "The customer Kafka Streams app failed.",
+    "El cliente Buenos Aires Viajes pagó.",
 ]
 
 # (text, the address that must be masked)

@@ -56,6 +56,11 @@ july august september october november december christmas easter cloud server da
 deploy release version update order account payment invoice customer client patient user
 ok okay done status ready fixed open closed pending
 """.split())
+# words of company names: a client "Acme Corp" is no person
+_ORG_WORDS = frozenset("""corp corporation inc ltd llc gmbh ag sa sas sarl srl spa bv nv plc co
+company group holding holdings bank banco banque partners associates solutions systems
+technologies technology labs industries international consulting logistics media foods
+""".split())
 _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le", "la", "del",
                         "della", "dos", "das", "do", "bin", "al", "el", "ten", "ter", "y",
                         "e", "los", "las", "st", "st."})
@@ -119,9 +124,13 @@ def _cap(w: str) -> bool:
 
 
 def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
-               lower_ok: "Callable[[int], bool] | None" = None) -> list[tuple[int, int, float]]:
+               lower_ok: "Callable[[int], bool] | None" = None,
+               role_cue: "Callable[[int], bool] | None" = None) -> list[tuple[int, int, float]]:
     """``(start, end, score)`` of names in ``text`` (see module docstring). ``lower_ok(start)``
-    says whether a lower-case pair at ``start`` has a person cue before it."""
+    says whether a lower-case pair at ``start`` has a person cue before it; ``role_cue(start)``
+    whether a role or title word stands right before it (``O cliente``, ``Kundin``, ``Dr.``):
+    then two capitalised words with one of them listed (as a given name or a surname) are a
+    name (0.65), and a listed given name may take an ordinary word as surname (``Lucas Sales``)."""
     first, last = load()
     stops = stop_words()
     ws = list(_words(text))
@@ -166,6 +175,14 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
                 score = 0.6
             elif caps and f1 in last and not w0.isascii() and len(f0) > 2:
                 score = 0.6
+        if not score and gap_ok and role_cue is not None and _cap(w0) and _cap(w1) \
+                and len(f0) >= 2 and len(f1) >= 2 and f0 not in _COMMON and f0 not in stops \
+                and f1 not in stops and f1 not in product_noun and f0 not in product_noun \
+                and f0 not in _ORG_WORDS and f1 not in _ORG_WORDS \
+                and not w0.isupper() and not w1.isupper() \
+                and (f0 in first or ((f1 in last or f1 in first or f0 in last) and f1 not in _COMMON)) \
+                and role_cue(s0):
+            score = 0.65
         if score:
             end = e1 - (1 if w1.endswith(".") else 0)
             # a following surname ("Maria Garcia Lopez")
