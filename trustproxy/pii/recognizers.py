@@ -700,6 +700,14 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("password label in prose",
                  r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：][ \t]*"
                  r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85)], _prose_password),
+        # CJK text glues a password to its label ("我的密码是Hq7(mZ!2，但是", "パスワードはab12cdです"):
+        # the ASCII run after the label and a copula, trailing punctuation left out
+        ("PASSWORD", [Rule("password after a CJK label",
+                           r"(?:密码|密碼|口令|パスワード|비밀번호)[ \t]*(?:是|为|為|は|:|：|：)?[ \t]*"
+                           r"([!-~]*?[^\s.,;:?)\]\"'])(?=[.,;:?)\]\"']*(?:[^!-~]|$))", 0.85,
+                           need=("密码", "密碼", "口令", "パスワード", "비밀번호"))],
+         lambda v: len(v) >= 4 and _prose_password(v) and (
+             any(c.isdigit() for c in v) or not v.isalnum() or (v.lower() != v and v.upper() != v))),
         ("PASSWORD", [Rule("HTTP Basic credentials",
                            r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9),
                       # padding ends a base64 token, whatever follows it
