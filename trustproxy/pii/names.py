@@ -480,7 +480,8 @@ _HI_LABEL = regex.compile(r"(?:नाम|पूरा\s+नाम)\s*[:：]\s*$"
 _HI_AFTER = frozenset({"को", "ने", "से", "का", "की", "के", "जी", "द्वारा", "और"})
 _HI_COMMON = frozenset("""है हैं था थे थी हो गया गई गए कर करें करना किया दिया लिया भेज भेजें दें
 आज कल सुबह शाम फिर बार टीम समस्या अपडेट हफ़्ते हफ्ते माइग्रेशन तरफ़ कुछ नहीं बदला कृपया इसे पहले
-शुक्रवार गुरुवार बुधवार मंगलवार सोमवार शनिवार रविवार फ़ोन फोन ईमेल पता नया नई तीन बिंदुओं सारांश""".split())
+शुक्रवार गुरुवार बुधवार मंगलवार सोमवार शनिवार रविवार फ़ोन फोन ईमेल पता नया नई तीन बिंदुओं सारांश
+सेवा सहायता केंद्र विभाग प्रतिनिधि खाता शिकायत अनुरोध भुगतान ऑर्डर टिकट प्रबंधक कंपनी बैंक""".split())
 
 
 @functools.lru_cache(maxsize=1)
@@ -519,6 +520,13 @@ def hi_names(text: str) -> list[tuple[int, int, float]]:
         weak = k0 in given or keys[end] in sur
         if strong:
             out.append((a, b, 0.8))
+            i = end + 1
+            continue
+        if not weak and end == i + 1 and end + 1 < len(ws) and ws[end + 1][2] in _HI_AFTER \
+                and regex.fullmatch(r"[ \t]{1,2}|[ \t]?\r?\n", text[ws[end][1]:ws[end + 1][0]]) \
+                and _HI_CUE.search(text[max(0, a - 16):a]) and len(k0) >= 2 and len(k1) >= 2:
+            # no listed word, but a cue before and a postposition after: "ग्राहक X Y ने ..."
+            out.append((a, b, 0.7))
             i = end + 1
             continue
         if weak:
