@@ -184,6 +184,12 @@ DETECT: list[tuple[str, str, str, str]] = [
     ('{"contacts": {"\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e": {"priority": 4}}}',
      "PERSON", "\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e",
      '{"services": {"Billing Api": {"replicas": 4}}, "contacts": {"Active": 1}}'),
+    # a name under its label goes on on the next line after a particle
+    ("Naam: Lotte\nvan Dijkstra\nBSN: 111222333", "PERSON", "Lotte\nvan Dijkstra",
+     "Status: klaar\nvan de week"),
+    # an address that ends a sentence before a line break
+    ("You can reach them at ana@example.org.\nNothing else changed.", "EMAIL_ADDRESS",
+     "ana@example.org", "Nothing else changed.\nThanks."),
     # a TAB inside an address joins it like a line break; a word before a TAB stays apart
     ("Contact ana.ruiz@exam\tple.org today", "EMAIL_ADDRESS", "ana.ruiz@exam\tple.org",
      "build@exam\tple step"),

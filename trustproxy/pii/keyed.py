@@ -377,6 +377,19 @@ def _member_type(value: str) -> str | None:
     return "PERSON" if len(v.split()) >= 2 or not any(c.isupper() or c.islower() for c in v) else None
 
 
+# the rest of a name on the next line ("Naam: Lotte\nvan Dijk"): particles and a capitalised
+# word, and nothing else on the line
+_NAME_REST = regex.compile(
+    r"(?:\r\n|\r|\n)[ \t]*((?:(?:van|von|de|der|den|da|di|du|del|della|dos|das|do|le|la|ten|ter)[ \t]+){0,3}"
+    r"\p{Lu}[\p{Ll}'’\-]+)[ \t]*(?=\r?\n|$)")
+_NAME_PARTICLE = regex.compile(r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|do|le|la|ten|ter)\s")
+
+
+def _name_rest(text: str, end: int) -> int | None:
+    m = _NAME_REST.match(text, end)
+    return m.end(1) if m is not None and _NAME_PARTICLE.match(m.group(1)) else None
+
+
 def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[KeyedSpan]:
     """Values of ``found`` whose key announces a wanted type and whose shape fits it; member
     names of a contact map (``"contacts": {...}``) that are numbers, addresses or names."""
@@ -413,6 +426,11 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
                 value = text[f.start:f_end]
         if f.kind == "string":
             value = _decoded(value)  # a JSON string reads decoded ("\\b" is a control character)
+        if etype == "PERSON" and not bare_name and f.kind == "bare" and len(value.split()) <= 2:
+            rest = _name_rest(text, f.end)
+            if rest is not None:
+                f_end = rest
+                value = text[f.start:f_end]
         value = normalize(value)[0]  # shapes are judged without the evasions
         if one_token:
             # one token as written (broken lines joined): spaces are the normaliser's own
