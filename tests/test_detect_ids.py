@@ -120,6 +120,12 @@ def test_ibans_on_consecutive_lines_are_two(detector: Detector) -> None:
 
 
 SECRETS: list[tuple[str, str, str, str]] = [
+    # the token a failed request was made with; words after the same phrase stay
+    ("Why does the API return 401 with Kq3vT9xLmB2wPz?", "GENERIC_SECRET", "Kq3vT9xLmB2wPz",
+     "Why does the API return 401 with an expired session? It returns 403 for /api/v2/users."),
+    # a URL's password cut by a line break before the "@"
+    ("connection to postgres://ana:Kq3\nvT9xLm@db.internal:5432/orders refused", "PASSWORD",
+     "Kq3\nvT9xLm", "see https://example.com/a:b\nthen the admin page"),
     # a password glued to its label in CJK text; a description of a password is none
     ("我的密码是Hq7(mZ!2，但是登录不了", "PASSWORD", "Hq7(mZ!2", "密码是ASCII字符，长度8位。"),
     ("パスワードはab12cdです。", "PASSWORD", "ab12cd", "パスワードは8桁です。"),

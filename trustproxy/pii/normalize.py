@@ -38,7 +38,8 @@ Then evasions that split or glue a value are undone:
   not after a plain word before a whole one: ``write to\\nana@example.com``)
   or between two fragments of a key or id (both sides hold digits and letters, or inner
   capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
-  ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
+  ``A\\r\\nKIAI...``), or inside a URL's ``user:password`` before its ``@``, is dropped; a TAB
+  or a single line break (LF or CRLF) between words reads
   as a space (``Diane\\tHouston``, ``Peter\\r\\nWood``).
 - Digits and capitals spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``,
   ``D E 8 9 3 7 ...``, ``M R N 1 2 3 ...``), six or more single characters holding at least
@@ -83,6 +84,7 @@ _BREAK_DIGITS = regex.compile(r"(?<=\d-?)[ \t]*[\r\n\t][ \t\r\n]*(?=-?\d)")
 _BREAK_EMAIL = regex.compile(
     r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n|\t)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
 _EMAIL = regex.compile(r"(?a)[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
+_URL_USERINFO = regex.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@]*:[^\s/@]*$")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
 # one character at a time: digits and capitals (``D E 5 8 ...``, ``M R N 1 2 3 ...``), next to
 # any script but a Latin word or number (``病历号9 7 9 ...的``)
@@ -274,9 +276,13 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
             a, b = m.start(2), m.end(2)
             if a in drop or a in repl:
                 continue
-            if "@" in m.group(1) or "@" in m.group(3):
-                continue  # addresses: joined above only when the halves make one address
             g1, g3 = m.group(1), m.group(3)
+            if "@" in g1 or "@" in g3:
+                # a URL's credentials cut before the "@" (``postgres://u:pa\nss@db``): one token
+                if _URL_USERINFO.search(g1) and "@" not in g1 and "@" in g3 \
+                        and not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3):
+                    drop.update(range(a, b))
+                continue  # addresses: joined above only when the halves make one address
             if not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3) and (
                     _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)
                     or _caps_key(g1, g3)):

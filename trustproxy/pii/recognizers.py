@@ -750,6 +750,14 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"[ \t]+(?:(?:the|my|our|a|an|this)[ \t]+)?(?:(?:key|token|secret|password)[ \t]+)?[\"'`]?"
                  r"([A-Za-z0-9_\-+/=.!@#$%^&*]{8,200})(?![A-Za-z0-9_\-+/=])", 0.6,
                  need=("credential", "passphrase", "pasted", "leaked", "exposed", "posted")),
+            # the token a failed request was made with: "the API returns 401 with X",
+            # "403 Forbidden for token X", "authentication failed using X"
+            Rule("credential after an auth failure",
+                 r"(?i)\b(?:40[13]|unauthori[sz]ed|forbidden|(?:authentication|auth|login)[ \t]+failed)\b"
+                 r"[^\n]{0,40}?\b(?:with|for|using)[ \t]+(?:(?:the|my|our|a|an|this)[ \t]+)?"
+                 r"(?:(?:key|token|secret|password|credential)[ \t]+)?[\"'`]?"
+                 r"([A-Za-z0-9_\-+/=.!@#$%^&*]{8,200})(?![A-Za-z0-9_\-+/=])", 0.6,
+                 need=("401", "403", "unauthori", "forbidden", "failed")),
          ], lambda v: _secret_word_ok(v.rstrip(".,;:!?")) and (_mixed_key(v) or len(v) >= 20)),
         ("GENERIC_SECRET", [
             Rule("secret key/value",
