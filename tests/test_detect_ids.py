@@ -129,6 +129,7 @@ SECRETS: list[tuple[str, str, str, str]] = [
     # a password glued to its label in CJK text; a description of a password is none
     ("我的密码是Hq7(mZ!2，但是登录不了", "PASSWORD", "Hq7(mZ!2", "密码是ASCII字符，长度8位。"),
     ("パスワードはab12cdです。", "PASSWORD", "ab12cd", "パスワードは8桁です。"),
+    ("我的密码是%Tp4)kW%9aLm，但是登录不了", "PASSWORD", "%Tp4)kW%9aLm", "密码是%s，见配置。"),
     ("TWILIO_API_KEY=SK386c5eab85\n0617dff4f290e1824bce04\nTEST=1", "GENERIC_SECRET",
      "SK386c5eab85\n0617dff4f290e1824bce04", "notes: SKIP the 386c5eab85\nstep today"),
     ("AWS_ACCESS_KEY_ID=AKIACFKN4\n5B5UFAZQCDL", "AWS_ACCESS_KEY", "AKIACFKN4\n5B5UFAZQCDL",

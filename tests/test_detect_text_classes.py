@@ -184,6 +184,13 @@ DETECT: list[tuple[str, str, str, str]] = [
     ('{"contacts": {"\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e": {"priority": 4}}}',
      "PERSON", "\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e",
      '{"services": {"Billing Api": {"replicas": 4}}, "contacts": {"Active": 1}}'),
+    # a secret's value inside a log line is the whole token, brackets and all; a random
+    # password may open with a bracket or a sigil; references and bracketed words stay
+    ("2025-05-09 DEBUG loaded DB_PASSWORD=(k#2PzRm8Xq)#d\nnext", "PASSWORD", "(k#2PzRm8Xq)#d",
+     "loaded DB_PASSWORD=${DB_PASSWORD} and API_TOKEN=<YOUR_TOKEN_123>\nDB_PASSWORD=(none)\n"
+     "SECRET_KEY=[REDACTED]\npassword=%(pw)s\nrun PASSWORD=$(cat /run/secrets/db) ./start.sh"),
+    ("PORT=8080\nSMTP_PASSWORD=(uZt8\r\n3Mv&Lq9Wa\nNODE_ENV=production", "PASSWORD",
+     "(uZt8\r\n3Mv&Lq9Wa", "max_tokens=4096 token_count=12 secret_name=db-creds"),
     # a name under its label goes on on the next line after a particle
     ("Naam: Lotte\nvan Dijkstra\nBSN: 111222333", "PERSON", "Lotte\nvan Dijkstra",
      "Status: klaar\nvan de week"),

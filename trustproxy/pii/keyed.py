@@ -233,8 +233,10 @@ def _person(v: str, specific: bool) -> bool:
 
 
 def _not_placeholder(v: str) -> bool:
+    from trustproxy.pii.recognizers import sigil_random
+
     v = v.strip()
-    return bool(v) and not _PLACEHOLDER.match(v)
+    return bool(v) and (not _PLACEHOLDER.match(v) or (v[:1] in "$%{<[(" and sigil_random(v)))
 
 
 def _secret(v: str) -> bool:

@@ -290,9 +290,21 @@ _PLACEHOLDER = regex.compile(
     )$""")
 
 
+# a variable or template reference, a bracketed word: a placeholder even when it holds digits
+_WRAPPED = regex.compile(r"\$\{?[A-Za-z_]\w*\}?|%\(?\w+\)?[sd]?%?|<[^<>]*>|\[[^\[\]]*\]|\{\{?[^{}]*\}\}?|\([^()]*\)")
+
+
+def sigil_random(v: str) -> bool:
+    """A random token that happens to open with ``$ % { < [ (`` (``(uZt83Mv&Lq9Wa``): eight or
+    more characters with a digit, a capital and a small letter, and no wrapped reference."""
+    return (len(v) >= 8 and any(c.isdigit() for c in v) and any(c.isupper() for c in v)
+            and any(c.islower() for c in v) and _WRAPPED.fullmatch(v) is None)
+
+
 def _not_placeholder(v: str) -> bool:
     # "min_length:" after "password:" is the next YAML key, not a value
-    return (not _PLACEHOLDER.match(v) and v.lower() not in {"none", "null", "true", "false"}
+    return ((not _PLACEHOLDER.match(v) or (v[:1] in "$%{<[(" and sigil_random(v)))
+            and v.lower() not in {"none", "null", "true", "false"}
             and not regex.fullmatch(r"[A-Za-z_][\w.\-]*:", v))
 
 

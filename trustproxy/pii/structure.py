@@ -281,8 +281,31 @@ _ENV_LINE = regex.compile(
     r"""(?:"([^"\n]*)"|'([^'\n]*)'|([^\n]*?))[ \t]*\r?$""")
 
 
+# ``KEY=value`` inside a line (a log: "loaded DB_PASSWORD=(w#7...)#f"): for secret keys the value
+# is the whole token, brackets and all (a written JSON escape ends it)
+_KV_TOKEN = regex.compile(r"""(?<![\w.\-])([A-Za-z_][\w.\-]{0,48})=((?:[^\s"'`\\]|\\(?![nrt"\\]))"""
+                          r"""{4,256})""")
+_TOKEN_TYPES = frozenset({"PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY"})
+
+
+def _secret_key(key: str) -> bool:
+    from trustproxy.pii.keyed import key_type
+
+    return key_type(key) in _TOKEN_TYPES
+
+
 def _kv_fields(text: str) -> Iterator[Field]:
     env_spans: list[tuple[int, int]] = []
+    if "=" in text:
+        for m in _KV_TOKEN.finditer(text):
+            a, b = m.span(2)
+            # trailing punctuation and closing brackets without their opening one are code
+            # around the value (``password=None):``), not part of it
+            while b > a and (text[b - 1] in ".,;:" or (text[b - 1] in ")]}" and text.count(
+                    "([{"[")]}".index(text[b - 1])], a, b) < text.count(text[b - 1], a, b))):
+                b -= 1
+            if b > a and _secret_key(m.group(1)):
+                yield Field(m.group(1), a, b, "bare")
     if "=" in text:
         for m in _ENV_LINE.finditer(text):
             for g in (2, 3, 4):
