@@ -191,6 +191,11 @@ DETECT: list[tuple[str, str, str, str]] = [
      "SECRET_KEY=[REDACTED]\npassword=%(pw)s\nrun PASSWORD=$(cat /run/secrets/db) ./start.sh"),
     ("PORT=8080\nSMTP_PASSWORD=(uZt8\r\n3Mv&Lq9Wa\nNODE_ENV=production", "PASSWORD",
      "(uZt8\r\n3Mv&Lq9Wa", "max_tokens=4096 token_count=12 secret_name=db-creds"),
+    # a value glued to a label of its own type under its column; a date cut by a line break
+    # inside a quoted cell
+    ("Fecha de nacimiento\ndob07/11/1962\n", "DATE_OF_BIRTH", "07/11/1962", "Build,Version\nv07/11/1962,ok"),
+    ('Date of birth,Status\n"12/03/19\n99",ok', "DATE_OF_BIRTH", "12/03/19\n99",
+     'Release,Status\n"12/03/19\n99",ok'),
     # a name under its label goes on on the next line after a particle
     ("Naam: Lotte\nvan Dijkstra\nBSN: 111222333", "PERSON", "Lotte\nvan Dijkstra",
      "Status: klaar\nvan de week"),

@@ -392,6 +392,10 @@ def _name_rest(text: str, end: int) -> int | None:
     return m.end(1) if m is not None and _NAME_PARTICLE.match(m.group(1)) else None
 
 
+_GLUED_LABEL = regex.compile(r"([A-Za-z][A-Za-z_#]{1,15})(?=\d)")
+_BROKEN_DIGITS = regex.compile(r"(?<=\d)[ \t]+(?=\d)")
+
+
 def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[KeyedSpan]:
     """Values of ``found`` whose key announces a wanted type and whose shape fits it; member
     names of a contact map (``"contacts": {...}``) that are numbers, addresses or names."""
@@ -438,13 +442,23 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
             # one token as written (broken lines joined): spaces are the normaliser's own
             # ("cf41556884" reads "cf 41556884" there)
             value = "".join(value.split())
+        glued = 0
         if etype == "PERSON":
             ok = _person(value, specific=not bare_name)
         else:
             shape = _SHAPES.get(etype)
             ok = shape is not None and shape(value)
+            if not ok and shape is not None:
+                raw = text[f.start:f_end]
+                m = _GLUED_LABEL.match(value)
+                if m is not None and key_type(m.group(1)) == etype and shape(value[m.end(1):]):
+                    ok = True  # the value glued to a label of its own type ("dob07/11/1962")
+                    glued = len(raw) - len(raw.lstrip()) + len(m.group(1)) \
+                        if raw.lstrip().startswith(m.group(1)) else 0
+                elif ("\n" in raw or "\r" in raw) and shape(_BROKEN_DIGITS.sub("", value)):
+                    ok = True  # a number or date cut by a line break ("11/01/19\n91")
         if ok:
-            s, e = f.start, f_end
+            s, e = f.start + glued, f_end
             while s < e and (text[s].isspace() or (one_token and text[s] in "\"'")):
                 s += 1
             while e > s and text[e - 1].isspace():
