@@ -244,6 +244,9 @@ def test_structure_is_read_on_the_folded_view() -> None:
     # a blank line ends a table: a sentence with a comma above the real header is no header
     ("Merci pour le dossier, bonne journ\u00e9e.\n\nNom,Compte\nAna Ruiz,12345678",
      [("Nom", "Ana Ruiz"), ("Compte", "12345678")]),
+    # a prose line with a comma above a header is no header (the header is no row of it)
+    ("Scheda dalla reception, per favore\nstrutturala per la cartella.\nCartella clinica n.,Nome\n"
+     "12345678,Ana Ruiz", [("Cartella clinica n.", "12345678"), ("Nome", "Ana Ruiz")]),
     # a row cut after a header that is already whole stays a row
     ("Name,Account number\nAna\nRuiz,12345678", [("Name", "Ana\nRuiz"), ("Account number", "12345678")]),
 ])

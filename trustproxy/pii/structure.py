@@ -398,6 +398,9 @@ def _csv_fields(text: str) -> Iterator[Field]:
             # cell cut by one (the row is short by exactly what the next line brings)
             while used < 4 and j + used < len(lines) and (
                     row.count('"') % 2 == 1 or len(rc) < len(cells)):
+                nxt = lines[j + used][1].rstrip("\r")
+                if row.count('"') % 2 == 0 and _header_like(nxt, delim, len(cells)):
+                    break  # the next line is a header of its own: the line above was prose
                 longer = row + "\n" + lines[j + used][1]
                 lc = _split_cells(longer.rstrip("\r"), delim)
                 if len(lc) > len(cells):
@@ -415,6 +418,11 @@ def _csv_fields(text: str) -> Iterator[Field]:
                     yield Field(key, rstart + a + s, rstart + a + e, "bare")
             j += used
         i = j if j > i + 1 else i + 1
+
+
+def _header_like(line: str, delim: str, n: int) -> bool:
+    cells = _split_cells(line, delim)
+    return len(cells) == n and all(_HEADER_CELL.match(line[a:b]) for a, b in cells)
 
 
 def _column_fields(text: str) -> Iterator[Field]:
