@@ -189,6 +189,9 @@ DETECT: list[tuple[str, str, str, str]] = [
     ("2025-05-09 DEBUG loaded DB_PASSWORD=(k#2PzRm8Xq)#d\nnext", "PASSWORD", "(k#2PzRm8Xq)#d",
      "loaded DB_PASSWORD=${DB_PASSWORD} and API_TOKEN=<YOUR_TOKEN_123>\nDB_PASSWORD=(none)\n"
      "SECRET_KEY=[REDACTED]\npassword=%(pw)s\nrun PASSWORD=$(cat /run/secrets/db) ./start.sh"),
+    # ... also inside a JSON string (a .env written by a tool call), after a written "\n"
+    ('{"command": "cat <<EOF > .env\\nPORT=80\\npwd=(k#2PzRm8Xq)#d\\nEOF"}', "PASSWORD", "(k#2PzRm8Xq)#d",
+     '{"command": "export DB_PASSWORD=${DB_PASSWORD}\\nmax_tokens=4096"}'),
     ("PORT=8080\nSMTP_PASSWORD=(uZt8\r\n3Mv&Lq9Wa\nNODE_ENV=production", "PASSWORD",
      "(uZt8\r\n3Mv&Lq9Wa", "max_tokens=4096 token_count=12 secret_name=db-creds"),
     # a value glued to a label of its own type under its column; a date cut by a line break

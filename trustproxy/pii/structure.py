@@ -283,7 +283,7 @@ _ENV_LINE = regex.compile(
 
 # ``KEY=value`` inside a line (a log: "loaded DB_PASSWORD=(w#7...)#f"): for secret keys the value
 # is the whole token, brackets and all (a written JSON escape ends it)
-_KV_TOKEN = regex.compile(r"""(?<![\w.\-])([A-Za-z_][\w.\-]{0,48})=((?:[^\s"'`\\]|\\(?![nrt"\\]))"""
+_KV_TOKEN = regex.compile(r"""(?:(?<=\\[nrt])|(?<![\w.\-\\]))([A-Za-z_][\w.\-]{0,48})=((?:[^\s"'`\\]|\\(?![nrt"\\]))"""
                           r"""{4,256})""")
 _TOKEN_TYPES = frozenset({"PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY"})
 
@@ -294,8 +294,9 @@ def _secret_key(key: str) -> bool:
     return key_type(key) in _TOKEN_TYPES
 
 
-def _kv_fields(text: str) -> Iterator[Field]:
-    env_spans: list[tuple[int, int]] = []
+def _token_fields(text: str) -> Iterator[Field]:
+    """``SECRET_KEY=token`` anywhere, also inside a JSON string (a .env written into a tool
+    call's arguments)."""
     if "=" in text:
         for m in _KV_TOKEN.finditer(text):
             a, b = m.span(2)
@@ -306,6 +307,10 @@ def _kv_fields(text: str) -> Iterator[Field]:
                 b -= 1
             if b > a and _secret_key(m.group(1)):
                 yield Field(m.group(1), a, b, "bare")
+
+
+def _kv_fields(text: str) -> Iterator[Field]:
+    env_spans: list[tuple[int, int]] = []
     if "=" in text:
         for m in _ENV_LINE.finditer(text):
             for g in (2, 3, 4):
@@ -504,6 +509,7 @@ def _fields(text: str) -> list[Field]:
         return all(f.end <= a or f.start >= b for a, b in covered)
     if "=" in text or ":" in text or "\uff1a" in text:
         out.extend(f for f in _kv_fields(text) if outside(f))
+        out.extend(_token_fields(text))
     if "\n" in text:
         if any(d in text for d in _DELIMS):
             out.extend(f for f in _csv_fields(text) if outside(f))
