@@ -100,6 +100,8 @@ IBANS: list[tuple[str, str, str]] = [
     ("The transfer came from IBANGB36 JJTJ 7563 3887 7132 00.", "GB36 JJTJ 7563 3887 7132 00",
      "The transfer came from GB36 JJTJ 7563 3887 7132 01."),
     ("iban: gb36jjtj75633887713200 please", "gb36jjtj75633887713200", "key gb36 jjtj"),
+    # a combining mark on a letter of the bank code
+    ("account_iban: NL91 AB\u0323NA 0417 1643 00", "NL91 AB\u0323NA 0417 1643 00", "Room 12 Cafe\u0301 3 NL"),
     # spelled out one character at a time, letters too
     ("Refund to IBAN G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2 today.",
      "G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2", "Refund to I B A N soon, ref A B C 1 2 3."),

@@ -38,6 +38,9 @@ ZW = "\u200b"
     # an address that ends a sentence stays whole; one cut after a dot joins
     ("at ana@example.org.\nNothing else", "at ana@example.org.\nNothing else"),
     ("at ana@example.\ncom today", "at ana@example.com today"),
+    # a mark on a capital of an IBAN's bank code is noise; on a word between numbers an accent
+    ("NL91 AB\u0323NA 0417 1643 00", "NL91 ABNA 0417 1643 00"),
+    ("Room 12 Cafe\u0301 3", "Room 12 Caf\u00e9 3"),
 ])
 def test_normalize_examples(text: str, expected: str) -> None:
     norm, offsets = normalize(text)

@@ -18,7 +18,8 @@ Per original character, in order:
 - a combining mark (Mn/Me) is composed with its base when NFC knows the result
   (``e`` + U+0301 -> ``é``) and dropped otherwise (``4`` + U+20E3 keycap -> ``4``, ``曹`` +
   U+0327 -> ``曹``), and always dropped inside a token that holds a digit or an ``@`` (an
-  address, IBAN or id: ``yahoo.co`` + U+0301 + ``m`` -> ``yahoo.com``); marks of scripts that
+  address, IBAN or id: ``yahoo.co`` + U+0301 + ``m`` -> ``yahoo.com``) or in a group of two to
+  four capitals between digit groups (an IBAN's bank code); marks of scripts that
   write vowels with them (Devanagari, Arabic, Thai ...) are kept;
 - every dash / minus sign (category Pd, U+2212 ...) becomes ``-``; every space separator (NBSP,
   thin space, ideographic space ...) becomes `` ``; line/paragraph separators become ``\\n``;
@@ -164,7 +165,13 @@ def _code_token(text: str, i: int) -> bool:
     b = i
     while b < len(text) and not text[b].isspace() and b - i < 64:
         b += 1
-    return any(ch == "@" or ch.isdigit() for ch in text[a:b])
+    if any(ch == "@" or ch.isdigit() for ch in text[a:b]):
+        return True
+    # a group of capitals between digit groups (``NL74 CGH\u0323M 6732 ...``: an IBAN's bank code)
+    tok = "".join(ch for ch in text[a:b] if not unicodedata.combining(ch))
+    return 2 <= len(tok) <= 4 and tok.isascii() and tok.isupper() and tok.isalpha() \
+        and a >= 2 and text[a - 1] == " " and text[a - 2].isdigit() \
+        and b + 1 < len(text) and text[b] == " " and text[b + 1].isdigit()
 
 
 def _continued(text: str, k: int, drop: set[int]) -> bool:
