@@ -283,8 +283,8 @@ _ENV_LINE = regex.compile(
 
 # ``KEY=value`` inside a line (a log: "loaded DB_PASSWORD=(w#7...)#f"): for secret keys the value
 # is the whole token, brackets and all (a written JSON escape ends it)
-_KV_TOKEN = regex.compile(r"""(?:(?<=\\[nrt])|(?<![\w.\-\\]))([A-Za-z_][\w.\-]{0,48})=((?:[^\s"'`\\]|\\(?![nrt"\\]))"""
-                          r"""{4,256})""")
+_KV_TOKEN = regex.compile(r"""(?:(?<=\\[nrt])|(?<![\w.\-\\]))([A-Za-z_][\w.\-]{0,48})="""
+                          r"""((?:[^\s"'`\\&;]|\\(?![nrt"\\])|[&;](?![\w.\-]+=)){4,256})""")
 _TOKEN_TYPES = frozenset({"PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY"})
 
 
