@@ -149,8 +149,6 @@ def test_fold_and_shape():
 # ---- a small sample through the real proxy ------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 11: the detection of this tree still lets planted values "
-                   "through (see docs/benchmarks-detect-quality.md); remove this marker when it passes")
 def test_sample_through_the_proxy_leaks_nothing(tmp_path):
     from bench.bench_detect_quality import Recorder, run_cases, settings_for
     from tests.fakes.providers import FakeOpenAI

@@ -53,6 +53,9 @@ LABELS: list[tuple[str, str, str, str]] = [
      "La cartella clinica è stata aggiornata."),
     ("カルテ番号1234567の患者です。", "MEDICAL_RECORD_NUMBER", "1234567", "カルテ番号は未定です。"),
     ("病历号9790947的患者。", "MEDICAL_RECORD_NUMBER", "9790947", "病历号待定。"),
+    ("病历号7 6 5 4 3 2 1 8的患者。", "MEDICAL_RECORD_NUMBER", "7 6 5 4 3 2 1 8", "病历号待定，床位 1 2 3。"),
+    ("Patient M R N 4 4 5 5 6 6 7 admitted.", "MEDICAL_RECORD_NUMBER", "4 4 5 5 6 6 7",
+     "Patient M R N pending, bed A 1 2."),
     ("Número do prontuário 4455667.", "MEDICAL_RECORD_NUMBER", "4455667",
      "O prontuário foi atualizado ontem."),
     # driver licences (UK DVLA shape too)
@@ -97,6 +100,13 @@ IBANS: list[tuple[str, str, str]] = [
     ("The transfer came from IBANGB36 JJTJ 7563 3887 7132 00.", "GB36 JJTJ 7563 3887 7132 00",
      "The transfer came from GB36 JJTJ 7563 3887 7132 01."),
     ("iban: gb36jjtj75633887713200 please", "gb36jjtj75633887713200", "key gb36 jjtj"),
+    # a combining mark on a letter of the bank code
+    ("account_iban: NL91 AB\u0323NA 0417 1643 00", "NL91 AB\u0323NA 0417 1643 00", "Room 12 Cafe\u0301 3 NL"),
+    # spelled out one character at a time, letters too
+    ("Refund to IBAN G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2 today.",
+     "G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2", "Refund to I B A N soon, ref A B C 1 2 3."),
+    ("Bitte auf das Konto D E 8 9 3 7 0 4 0 0 4 4 0 5 3 2 0 1 3 0 0 0 überweisen.",
+     "D E 8 9 3 7 0 4 0 0 4 4 0 5 3 2 0 1 3 0 0 0", "Bitte auf das Konto D E 8 9 überweisen."),
 ]
 
 
@@ -112,6 +122,16 @@ def test_ibans_on_consecutive_lines_are_two(detector: Detector) -> None:
 
 
 SECRETS: list[tuple[str, str, str, str]] = [
+    # the token a failed request was made with; words after the same phrase stay
+    ("Why does the API return 401 with Kq3vT9xLmB2wPz?", "GENERIC_SECRET", "Kq3vT9xLmB2wPz",
+     "Why does the API return 401 with an expired session? It returns 403 for /api/v2/users."),
+    # a URL's password cut by a line break before the "@"
+    ("connection to postgres://ana:Kq3\nvT9xLm@db.internal:5432/orders refused", "PASSWORD",
+     "Kq3\nvT9xLm", "see https://example.com/a:b\nthen the admin page"),
+    # a password glued to its label in CJK text; a description of a password is none
+    ("我的密码是Hq7(mZ!2，但是登录不了", "PASSWORD", "Hq7(mZ!2", "密码是ASCII字符，长度8位。"),
+    ("パスワードはab12cdです。", "PASSWORD", "ab12cd", "パスワードは8桁です。"),
+    ("我的密码是%Tp4)kW%9aLm，但是登录不了", "PASSWORD", "%Tp4)kW%9aLm", "密码是%s，见配置。"),
     ("TWILIO_API_KEY=SK386c5eab85\n0617dff4f290e1824bce04\nTEST=1", "GENERIC_SECRET",
      "SK386c5eab85\n0617dff4f290e1824bce04", "notes: SKIP the 386c5eab85\nstep today"),
     ("AWS_ACCESS_KEY_ID=AKIACFKN4\n5B5UFAZQCDL", "AWS_ACCESS_KEY", "AKIACFKN4\n5B5UFAZQCDL",

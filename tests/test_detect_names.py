@@ -63,6 +63,9 @@ NAMES: list[tuple[str, str]] = [
     ("कृपया यह फ़ाइल सुनीता शर्मा को भेज दें।", "सुनीता शर्मा"),
     ("ग्राहक विकास पटेल ने शिकायत दर्ज की।", "विकास पटेल"),
     ("नाम,शहर\nप्रिया नायर,पुणे", "प्रिया नायर"),
+    # no listed word, but a cue before and a postposition after (also across a line break)
+    ("ग्राहक रघुवीर सिंघानिया ने आज सुबह फिर फ़ोन किया।", "रघुवीर सिंघानिया"),
+    ("ग्राहक रघुवीर सिंघानिया\nने आज सुबह फिर फ़ोन किया।", "रघुवीर सिंघानिया"),
     # Latin-script names the English model misses: es/pt/it/nl/de given names, particles, JSON keys,
     # lower case in a field of its own, a stop word of another language as surname
     ("Por favor, reenvía esto a Iñaki Etxeberria antes del viernes.", "Iñaki Etxeberria"),
@@ -71,6 +74,12 @@ NAMES: list[tuple[str, str]] = [
     ("Graag doorsturen naar Sanne van der Berg.", "Sanne van der Berg"),
     ('{"contacts": {"femke bakker": {"status": "open"}}}', "femke bakker"),
     ("Name,Telefon\nfrieda albrecht,030 1234567", "frieda albrecht"),
+    # after a role or title word: two capitalised words, one of them listed; a listed given
+    # name takes an ordinary word as surname
+    ("A cliente Joana Sales enviou o contrato.", "Joana Sales"),
+    ("O cliente Caio Bastos ligou novamente hoje.", "Caio Bastos"),
+    ("Die Kundin Frieda Lindqvist hat angerufen.", "Frieda Lindqvist"),
+    ("Le client M. Hugo Marchal a rappelé.", "Hugo Marchal"),
 ]
 
 # ordinary text that must stay unmasked (PERSON)
@@ -84,6 +93,7 @@ NOT_NAMES: list[str] = [
     "お客様の声を大切にしています。担当者が不在です。中村区役所に行きます。",
     "محمد صلى الله عليه وسلم",
     "ग्राहक सेवा से संपर्क करें। कृपया राज्य सरकार को सूचित करें। दीपक जलाओ।",
+    "ग्राहक सहायता केंद्र ने आज जवाब दिया। ग्राहक सेवा टीम ने भी।",
     '{"金额": 120, "时间": "12:00", "方法": "card"}',
     "بدأت المشكلة مباشرة بعد تحديث الأسبوع الماضي. لم يتغير شيء آخر من جهتنا.",
     "اتصل العميل مرة أخرى صباح اليوم، وهو مهتم جدًا بالعرض.",
@@ -93,6 +103,13 @@ NOT_NAMES: list[str] = [
     "We moved from Terraform Cloud to Adobe Acrobat workflows and Red Hat Enterprise Linux.",
     '{"status": "active open", "mode": "read only", "ruby version": "3.2"}',
     "version,notes\nrequests,mark as read\n",
+    # a role word before a team, a company, a product or a place
+    "The customer Support Team replied.",
+    "Our client Acme Corp renewed the contract.",
+    "O cliente Banco Central ligou.",
+    "Der Kunde Deutsche Bank hat bezahlt.",
+    "The customer Kafka Streams app failed.",
+    "El cliente Buenos Aires Viajes pagó.",
 ]
 
 # (text, the address that must be masked)

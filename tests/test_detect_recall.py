@@ -106,8 +106,11 @@ CASES: list[tuple[str, str, str]] = [
     (f"key file:\n{PEM}\nend", "PRIVATE_KEY", PEM),
     ("DATABASE_URL=postgres://admin:S3cr3t!pw@db.internal:5432/app", "PASSWORD", "S3cr3t!pw"),
     ("mongodb+srv://svc:hunter22@cluster0.mongodb.net/test", "PASSWORD", "hunter22"),
+    # a libpq string has no "&" separator: the whole token is the password
     ("host=db.internal port=5432 user=app password=Tr0ub4dor&3x dbname=app", "PASSWORD",
-     "Tr0ub4dor"),
+     "Tr0ub4dor&3x"),
+    # a query string's "&key=" ends it
+    ("GET /login?user=app&password=Tr0ub4dor&next=/home HTTP/1.1", "PASSWORD", "Tr0ub4dor"),
     ("Server=tcp:x;Database=y;User Id=u;Password=p4ss_W0rd;", "PASSWORD", "p4ss_W0rd"),
     ('{"password": "correct horse 42"}', "PASSWORD", "correct horse 42"),
     ("SENDGRID=SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq",

@@ -164,6 +164,57 @@ DETECT: list[tuple[str, str, str, str]] = [
     # a label with a control character inside it still labels its value (structure read on
     # the folded view); the same shape under a harmless label stays
     ("acct\x07_no: 24415520", "US_BANK_NUMBER", "24415520", "build\x07_no: 24415520"),
+    # a CSV header cell written with a number sign symbol labels its column
+    ("E-mail,N\u00b0 de dossier patient\nana@example.com,44556677", "MEDICAL_RECORD_NUMBER",
+     "44556677", "Statut,N\u00b0 de commande\nok,44556677"),
+    # a column of one: the header alone on its line, each value on a line below it
+    ("Rekeningnummer\n55667788\n9 8 7 6 5 4 3 2 1 0\n\nGraag controleren.", "US_BANK_NUMBER",
+     "9 8 7 6 5 4 3 2 1 0", "Buildnummer\n55667788\n9 8 7 6 5 4 3 2 1 0\n\nGraag controleren."),
+    ("Account number\n55667788\n\nThanks", "US_BANK_NUMBER", "55667788",
+     "Name\nPlatform Team\nPhone\nCall me back later"),
+    # a header cut by a line break: the two halves are one known key over a full row
+    ("IBAN,N\u00famero de\ncuenta\nES91 2100 0418 4502 0005 1332,31415926", "US_BANK_NUMBER",
+     "31415926", "Build,N\u00famero de\npedido\nok,31415926"),
+    # member names of a contact map are people and their numbers (no regional cue needed);
+    # the same names under another map, and counts under a contact map, stay
+    ('{"contacts": {"00861391234567": {"status": "open"}, "Total": 4, "active": 2}}', "PHONE_NUMBER",
+     "00861391234567", '{"builds": {"00861391234567": {"status": "open"}}, "contacts": {"Total": 4}}'),
+    ('{"recipients": {"47\\n2031-5566": "to"}}', "PHONE_NUMBER", "47\\n2031-5566",
+     '{"versions": {"47\\n2031-5566": "to"}}'),
+    ('{"contacts": {"\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e": {"priority": 4}}}',
+     "PERSON", "\u0905\u092e\u093f\u0924 \u0935\u0930\u094d\u092e\u093e",
+     '{"services": {"Billing Api": {"replicas": 4}}, "contacts": {"Active": 1}}'),
+    # a secret's value inside a log line is the whole token, brackets and all; a random
+    # password may open with a bracket or a sigil; references and bracketed words stay
+    ("2025-05-09 DEBUG loaded DB_PASSWORD=(k#2PzRm8Xq)#d\nnext", "PASSWORD", "(k#2PzRm8Xq)#d",
+     "loaded DB_PASSWORD=${DB_PASSWORD} and API_TOKEN=<YOUR_TOKEN_123>\nDB_PASSWORD=(none)\n"
+     "SECRET_KEY=[REDACTED]\npassword=%(pw)s\nrun PASSWORD=$(cat /run/secrets/db) ./start.sh"),
+    # ... also inside a JSON string (a .env written by a tool call), after a written "\n"
+    ('{"command": "cat <<EOF > .env\\nPORT=80\\npwd=(k#2PzRm8Xq)#d\\nEOF"}', "PASSWORD", "(k#2PzRm8Xq)#d",
+     '{"command": "export DB_PASSWORD=${DB_PASSWORD}\\nmax_tokens=4096"}'),
+    ("PORT=8080\nSMTP_PASSWORD=(uZt8\r\n3Mv&Lq9Wa\nNODE_ENV=production", "PASSWORD",
+     "(uZt8\r\n3Mv&Lq9Wa", "max_tokens=4096 token_count=12 secret_name=db-creds"),
+    # a value glued to a label of its own type under its column; a date cut by a line break
+    # inside a quoted cell
+    ("Fecha de nacimiento\ndob07/11/1962\n", "DATE_OF_BIRTH", "07/11/1962", "Build,Version\nv07/11/1962,ok"),
+    ('Date of birth,Status\n"12/03/19\n99",ok', "DATE_OF_BIRTH", "12/03/19\n99",
+     'Release,Status\n"12/03/19\n99",ok'),
+    # a name under its label goes on on the next line after a particle
+    ("Naam: Lotte\nvan Dijkstra\nBSN: 111222333", "PERSON", "Lotte\nvan Dijkstra",
+     "Status: klaar\nvan de week"),
+    # an address that ends a sentence before a line break
+    ("You can reach them at ana@example.org.\nNothing else changed.", "EMAIL_ADDRESS",
+     "ana@example.org", "Nothing else changed.\nThanks."),
+    # a TAB inside an address joins it like a line break; a word before a TAB stays apart
+    ("Contact ana.ruiz@exam\tple.org today", "EMAIL_ADDRESS", "ana.ruiz@exam\tple.org",
+     "build@exam\tple step"),
+    # an author or committer name in a .env file reads like a bare "name" key
+    ("GIT_AUTHOR_NAME=\u0905\u092e\u093f\u0924\t\u0935\u0930\u094d\u092e\u093e\nNODE_ENV=production",
+     "PERSON", "\u0905\u092e\u093f\u0924\t\u0935\u0930\u094d\u092e\u093e",
+     "GIT_AUTHOR_NAME=release-bot\nGIT_COMMITTER_NAME=ci"),
+    # a JSON string value reads decoded: an escaped control character hides no name
+    ('Record:\n{"ref": "HR-1", "name": "\u738b\\b\u7ea2\u6885"}', "PERSON", "\u738b\\b\u7ea2\u6885",
+     'Record:\n{"ref": "HR-1", "name": "\\bnginx"}'),
 ]
 
 
@@ -184,6 +235,26 @@ def test_structure_is_read_on_the_folded_view() -> None:
     doc = '{"e\u200bmail": "a\\u0005b@x.com",\n "n": 1}'
     assert [f.key for f in fields(doc)] == ["email", "n"]
     assert normalize("a\u200bb")[0] == "ab"
+
+
+@pytest.mark.parametrize("text,want", [
+    # a column of one under a known key; stops at a blank line
+    ("Kontonummer\n12345678\n87654321\n\nDanke", [("Kontonummer", "12345678"), ("Kontonummer", "87654321")]),
+    # a header line that is no known key labels nothing; prose under a key is no column
+    ("Summary\n12345678\n", []),
+    # a header's last cell continued on the next line, when only together they are a key
+    ("Name,Account\nnumber\nAna,12345678", [("Name", "Ana"), ("Account number", "12345678")]),
+    # a blank line ends a table: a sentence with a comma above the real header is no header
+    ("Merci pour le dossier, bonne journ\u00e9e.\n\nNom,Compte\nAna Ruiz,12345678",
+     [("Nom", "Ana Ruiz"), ("Compte", "12345678")]),
+    # a prose line with a comma above a header is no header (the header is no row of it)
+    ("Scheda dalla reception, per favore\nstrutturala per la cartella.\nCartella clinica n.,Nome\n"
+     "12345678,Ana Ruiz", [("Cartella clinica n.", "12345678"), ("Nome", "Ana Ruiz")]),
+    # a row cut after a header that is already whole stays a row
+    ("Name,Account number\nAna\nRuiz,12345678", [("Name", "Ana\nRuiz"), ("Account number", "12345678")]),
+])
+def test_csv_columns(text: str, want: list[tuple[str, str]]) -> None:
+    assert [(f.key, text[f.start:f.end]) for f in fields(text)] == want
 
 
 # (parts, what the provider must not see) ; counter-example parts that must pass unchanged

@@ -26,6 +26,21 @@ ZW = "\u200b"
     ("2*3 = 6, a * b", "2*3 = 6, a * b"),
     ("\ufb01le \u00b2", "file 2"),
     ("soft\u00adhyphen\ufeff", "softhyphen"),
+    # characters spaced one by one: capitals with six or more digits close up, next to any
+    # script but a Latin word; fewer digits, or letters only, stay spaced
+    ("IBAN G B 8 2 W E S T 1 2 3 4 5 6 9 8", "IBAN GB82WEST12345698"),
+    ("M R N 4 4 5 5 6 6 ok", "MRN445566 ok"),
+    ("\u53f77 6 5 4 3 2 1\u7684", "\u53f7 7654321 \u7684"),
+    ("A B C D E F G", "A B C D E F G"),
+    ("I have 1 2 3 4 5 apples", "I have 1 2 3 4 5 apples"),
+    ("see A 1 2 3 B 4 5 C", "see A 1 2 3 B 4 5 C"),
+    ("v1 2 3 4 5 6 7", "v1 234567"),
+    # an address that ends a sentence stays whole; one cut after a dot joins
+    ("at ana@example.org.\nNothing else", "at ana@example.org.\nNothing else"),
+    ("at ana@example.\ncom today", "at ana@example.com today"),
+    # a mark on a capital of an IBAN's bank code is noise; on a word between numbers an accent
+    ("NL91 AB\u0323NA 0417 1643 00", "NL91 ABNA 0417 1643 00"),
+    ("Room 12 Cafe\u0301 3", "Room 12 Caf\u00e9 3"),
 ])
 def test_normalize_examples(text: str, expected: str) -> None:
     norm, offsets = normalize(text)

@@ -447,6 +447,18 @@ _PERSON_CUE = regex.compile(
     r"beste|naam|encaminhe\s+isto\s+para|senhor|senhora|prezado|prezada|o\s+cliente|a\s+cliente)\.?)\s*[,:]?\s*$")
 
 
+# A role or title word right before a name, in the corpus languages (a narrower set than
+# _PERSON_CUE: no prepositions and greetings): "the customer", "O cliente", "Kundin", "Dr."
+_ROLE_CUE = regex.compile(
+    r"(?i)(?:\b(?:customer|client|patient|employee|colleague|mr|mrs|ms|mx|dr|prof|"
+    r"kunde|kundin|patientin|mitarbeiter|mitarbeiterin|kollege|kollegin|herr|frau|"
+    r"cliente|paciente|empleado|empleada|señor|señora|sr|sra|doctor|doctora|"
+    r"senhor|senhora|doutor|doutora|funcionário|funcionária|"
+    r"paziente|dipendente|collega|signor|signora|sig|dott|dottoressa|"
+    r"patiënt|klant|medewerker|collega|dhr|mevr|"
+    r"collègue|monsieur|madame|mme|mlle|docteur)\.?|\bM\.)[ \t]*[,:]?[ \t]*$")
+
+
 def _ner_produces(engine: Any, ner_cfg: Any, language: str) -> frozenset[str]:
     """The Presidio entity types this model's NER can actually produce: its labels mapped
     through the NER configuration. Presidio's own list is the whole mapping (PHONE_NUMBER, EMAIL
@@ -718,7 +730,7 @@ class Detector:
 
     def _keyed(self, text: str, wanted: set[str]) -> list[tuple[int, int, str, float, str]]:
         """Values typed by their key (JSON members, CSV columns, key=value, Label: value)."""
-        if not any(c in text for c in ":={[,;\t|\uff1a"):
+        if not any(c in text for c in ":={[,;\t|\uff1a\n"):
             return []
         from trustproxy.pii.keyed import SCORE, keyed_spans
         from trustproxy.pii.normalize import unescape_json
@@ -744,7 +756,10 @@ class Detector:
         def cue(start: int) -> bool:
             return _PERSON_CUE.search(norm[max(0, start - 24):start]) is not None
 
-        for a, b, score in name_spans(norm, _PRODUCT_NOUNS, cue):
+        def role(start: int) -> bool:
+            return _ROLE_CUE.search(norm[max(0, start - 24):start]) is not None
+
+        for a, b, score in name_spans(norm, _PRODUCT_NOUNS, cue, role):
             v = norm[a:b]
             if _product_name(v) or any(c in _NOT_NAME_CHARS for c in v):
                 continue

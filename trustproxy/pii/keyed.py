@@ -154,6 +154,17 @@ _add("UK_NINO", exact=["nino", "ni_number", "national_insurance_number",
 # a bare "name" names services and steps as often as people: see _person(specific=False)
 _BARE_NAME_KEYS = frozenset({"name", "displayname", "contact", "owner", "assignee", "reporter",
                              "author", "requester", "user_full_name", "signedby", "from", "to"})
+# keys of a map whose member names are people or their numbers and addresses
+# (``"contacts": {"+44 ...": {...}, "Ana Ruiz": {...}}``)
+_CONTACT_MAPS = frozenset(fold_key(k) for k in (
+    "contacts", "contact_list", "phonebook", "phone_book", "address_book", "addressbook",
+    "phones", "phone_numbers", "recipients", "participants", "attendees", "guests",
+    "emergency_contacts", "next_of_kin", "customers", "clients", "patients", "employees",
+    "people", "persons", "kontakte", "contactos", "contatos", "contatti", "contacten",
+    "連絡先", "联系人", "संपर्क", "جهات الاتصال"))
+_CONTACT_MAP_SUFFIXES = tuple(fold_key(k) for k in ("contacts", "phones", "phonenumbers", "recipients"))
+# GIT_AUTHOR_NAME, committer_name: a person as often as a bot (read like a bare "name")
+_BARE_NAME_SUFFIXES = ("authorname", "committername", "ownername", "assigneename", "reportername")
 _SUFFIXES = sorted(_SUFFIX.items(), key=lambda kv: -len(kv[0]))
 # suffix matches that are no such key ("hostname" is no name, "tokenizer" no token)
 _NOT_KEYS = frozenset(fold_key(k) for k in (
@@ -187,7 +198,7 @@ _DATE = regex.compile(
     r"|(?:19|20)\d{2}\s?年\s?\d{1,2}\s?月\s?\d{1,2}\s?日"
     r"|\d{1,2}\.?\s+\p{L}{3,12}\.?\s+(?:19|20)\d{2}|\p{L}{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+"
     r"(?:19|20)\d{2}|\d{1,2}\s+de\s+\p{L}{3,12}\s+de\s+(?:19|20)\d{2})(?:T[\d:.Z+\-]*)?$")
-_NAME_WORD = regex.compile(r"^\p{L}[\p{L}'’.\-]*$")
+_NAME_WORD = regex.compile(r"^\p{L}[\p{L}\p{M}'’.\-]*$")  # marks: Devanagari vowel signs
 _TECH_WORDS = frozenset("""a an the and or of for to in on at by with from up down run build test
 tests deploy install setup set check checkout lint release publish upload cache job jobs step
 steps service server app api web worker main default config prod staging dev local database db
@@ -222,8 +233,10 @@ def _person(v: str, specific: bool) -> bool:
 
 
 def _not_placeholder(v: str) -> bool:
+    from trustproxy.pii.recognizers import sigil_random
+
     v = v.strip()
-    return bool(v) and not _PLACEHOLDER.match(v)
+    return bool(v) and (not _PLACEHOLDER.match(v) or (v[:1] in "$%{<[(" and sigil_random(v)))
 
 
 def _secret(v: str) -> bool:
@@ -332,21 +345,81 @@ def _continuation(text: str, end: int) -> int | None:
     return None
 
 
+def _contact_map(key: str) -> bool:
+    k = fold_key(key)
+    return k in _CONTACT_MAPS or k.endswith(_CONTACT_MAP_SUFFIXES)
+
+
+def _decoded(value: str) -> str:
+    """A JSON string's content as it reads (escapes decoded, also one level of escaped JSON
+    down); as written if it does not decode."""
+    from trustproxy.pii.structure import decode_json_string
+
+    for _ in range(3):
+        if "\\" not in value:
+            break
+        dec = decode_json_string(value)
+        if dec is None:
+            break
+        value = dec
+    return value
+
+
+def _member_type(value: str) -> str | None:
+    """The type of a member name of a contact map: a phone number, an address or a name."""
+    from trustproxy.pii.normalize import normalize
+
+    v = normalize(_decoded(value))[0].strip()
+    for etype in ("PHONE_NUMBER", "EMAIL_ADDRESS"):
+        if _SHAPES[etype](v):
+            return etype
+    # a full name; one word only in a script without case (a word "Active" counts contacts)
+    if not _person(v, specific=True) or v.islower():
+        return None
+    return "PERSON" if len(v.split()) >= 2 or not any(c.isupper() or c.islower() for c in v) else None
+
+
+# the rest of a name on the next line ("Naam: Lotte\nvan Dijk"): particles and a capitalised
+# word, and nothing else on the line
+_NAME_REST = regex.compile(
+    r"(?:\r\n|\r|\n)[ \t]*((?:(?:van|von|de|der|den|da|di|du|del|della|dos|das|do|le|la|ten|ter)[ \t]+){0,3}"
+    r"\p{Lu}[\p{Ll}'’\-]+)[ \t]*(?=\r?\n|$)")
+_NAME_PARTICLE = regex.compile(r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|do|le|la|ten|ter)\s")
+
+
+def _name_rest(text: str, end: int) -> int | None:
+    m = _NAME_REST.match(text, end)
+    return m.end(1) if m is not None and _NAME_PARTICLE.match(m.group(1)) else None
+
+
+_GLUED_LABEL = regex.compile(r"([A-Za-z][A-Za-z_#]{1,15})(?=\d)")
+_BROKEN_DIGITS = regex.compile(r"(?<=\d)[ \t]+(?=\d)")
+
+
 def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[KeyedSpan]:
-    """Values of ``found`` whose key announces a wanted type and whose shape fits it."""
+    """Values of ``found`` whose key announces a wanted type and whose shape fits it; member
+    names of a contact map (``"contacts": {...}``) that are numbers, addresses or names."""
     out: list[KeyedSpan] = []
     for f in found:
+        if f.kind == "member":
+            mtype = _member_type(text[f.start:f.end]) if _contact_map(f.key) else None
+            if mtype is not None and mtype in wanted:
+                out.append(KeyedSpan(f.start, f.end, mtype))
+            continue
         etype = key_type(f.key)
-        bare_name = etype is None and fold_key(f.key) in _BARE_NAME_KEYS
+        bare_name = etype is None and (fold_key(f.key) in _BARE_NAME_KEYS
+                                       or fold_key(f.key).endswith(_BARE_NAME_SUFFIXES))
         if bare_name:
             etype = "PERSON"
         if etype is None or etype not in wanted:
             continue
+        if f.kind == "column" and (bare_name or etype in _BROKEN_TYPES):
+            continue  # a line under a lone "Name" / "Password" line: prose as often as a value
         value = text[f.start:f.end]
         if not value.strip():
             continue
         if etype in ("PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY") and (
-                (f.kind == "bare" and " " in value.strip()) or _CODE.search(value.strip())):
+                (f.kind in ("bare", "column") and " " in value.strip()) or _CODE.search(value.strip())):
             continue  # code (password=password, password: str = Field(...)), not a secret
         from trustproxy.pii.normalize import normalize
 
@@ -357,18 +430,35 @@ def keyed_spans(text: str, found: Iterable[Field], wanted: set[str]) -> list[Key
             if cont is not None:
                 f_end = cont
                 value = text[f.start:f_end]
+        if f.kind == "string":
+            value = _decoded(value)  # a JSON string reads decoded ("\\b" is a control character)
+        if etype == "PERSON" and not bare_name and f.kind == "bare" and len(value.split()) <= 2:
+            rest = _name_rest(text, f.end)
+            if rest is not None:
+                f_end = rest
+                value = text[f.start:f_end]
         value = normalize(value)[0]  # shapes are judged without the evasions
         if one_token:
             # one token as written (broken lines joined): spaces are the normaliser's own
             # ("cf41556884" reads "cf 41556884" there)
             value = "".join(value.split())
+        glued = 0
         if etype == "PERSON":
             ok = _person(value, specific=not bare_name)
         else:
             shape = _SHAPES.get(etype)
             ok = shape is not None and shape(value)
+            if not ok and shape is not None:
+                raw = text[f.start:f_end]
+                m = _GLUED_LABEL.match(value)
+                if m is not None and key_type(m.group(1)) == etype and shape(value[m.end(1):]):
+                    ok = True  # the value glued to a label of its own type ("dob07/11/1962")
+                    glued = len(raw) - len(raw.lstrip()) + len(m.group(1)) \
+                        if raw.lstrip().startswith(m.group(1)) else 0
+                elif ("\n" in raw or "\r" in raw) and shape(_BROKEN_DIGITS.sub("", value)):
+                    ok = True  # a number or date cut by a line break ("11/01/19\n91")
         if ok:
-            s, e = f.start, f_end
+            s, e = f.start + glued, f_end
             while s < e and (text[s].isspace() or (one_token and text[s] in "\"'")):
                 s += 1
             while e > s and text[e - 1].isspace():

@@ -56,6 +56,11 @@ july august september october november december christmas easter cloud server da
 deploy release version update order account payment invoice customer client patient user
 ok okay done status ready fixed open closed pending
 """.split())
+# words of company names: a client "Acme Corp" is no person
+_ORG_WORDS = frozenset("""corp corporation inc ltd llc gmbh ag sa sas sarl srl spa bv nv plc co
+company group holding holdings bank banco banque partners associates solutions systems
+technologies technology labs industries international consulting logistics media foods
+""".split())
 _PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "le", "la", "del",
                         "della", "dos", "das", "do", "bin", "al", "el", "ten", "ter", "y",
                         "e", "los", "las", "st", "st."})
@@ -119,9 +124,13 @@ def _cap(w: str) -> bool:
 
 
 def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
-               lower_ok: "Callable[[int], bool] | None" = None) -> list[tuple[int, int, float]]:
+               lower_ok: "Callable[[int], bool] | None" = None,
+               role_cue: "Callable[[int], bool] | None" = None) -> list[tuple[int, int, float]]:
     """``(start, end, score)`` of names in ``text`` (see module docstring). ``lower_ok(start)``
-    says whether a lower-case pair at ``start`` has a person cue before it."""
+    says whether a lower-case pair at ``start`` has a person cue before it; ``role_cue(start)``
+    whether a role or title word stands right before it (``O cliente``, ``Kundin``, ``Dr.``):
+    then two capitalised words with one of them listed (as a given name or a surname) are a
+    name (0.65), and a listed given name may take an ordinary word as surname (``Lucas Sales``)."""
     first, last = load()
     stops = stop_words()
     ws = list(_words(text))
@@ -169,6 +178,14 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
                 score = 0.6
             elif caps and f1 in last and not w0.isascii() and len(f0) > 2:
                 score = 0.6
+        if not score and gap_ok and role_cue is not None and _cap(w0) and _cap(w1) \
+                and len(f0) >= 2 and len(f1) >= 2 and f0 not in _COMMON and f0 not in stops \
+                and f1 not in stops and f1 not in product_noun and f0 not in product_noun \
+                and f0 not in _ORG_WORDS and f1 not in _ORG_WORDS \
+                and not w0.isupper() and not w1.isupper() \
+                and (f0 in first or ((f1 in last or f1 in first or f0 in last) and f1 not in _COMMON)) \
+                and role_cue(s0):
+            score = 0.65
         if score:
             end = e1 - (1 if w1.endswith(".") else 0)
             # a following surname ("Maria Garcia Lopez")
@@ -466,7 +483,8 @@ _HI_LABEL = regex.compile(r"(?:नाम|पूरा\s+नाम)\s*[:：]\s*$"
 _HI_AFTER = frozenset({"को", "ने", "से", "का", "की", "के", "जी", "द्वारा", "और"})
 _HI_COMMON = frozenset("""है हैं था थे थी हो गया गई गए कर करें करना किया दिया लिया भेज भेजें दें
 आज कल सुबह शाम फिर बार टीम समस्या अपडेट हफ़्ते हफ्ते माइग्रेशन तरफ़ कुछ नहीं बदला कृपया इसे पहले
-शुक्रवार गुरुवार बुधवार मंगलवार सोमवार शनिवार रविवार फ़ोन फोन ईमेल पता नया नई तीन बिंदुओं सारांश""".split())
+शुक्रवार गुरुवार बुधवार मंगलवार सोमवार शनिवार रविवार फ़ोन फोन ईमेल पता नया नई तीन बिंदुओं सारांश
+सेवा सहायता केंद्र विभाग प्रतिनिधि खाता शिकायत अनुरोध भुगतान ऑर्डर टिकट प्रबंधक कंपनी बैंक""".split())
 
 
 @functools.lru_cache(maxsize=1)
@@ -505,6 +523,13 @@ def hi_names(text: str) -> list[tuple[int, int, float]]:
         weak = k0 in given or keys[end] in sur
         if strong:
             out.append((a, b, 0.8))
+            i = end + 1
+            continue
+        if not weak and end == i + 1 and end + 1 < len(ws) and ws[end + 1][2] in _HI_AFTER \
+                and regex.fullmatch(r"[ \t]{1,2}|[ \t]?\r?\n", text[ws[end][1]:ws[end + 1][0]]) \
+                and _HI_CUE.search(text[max(0, a - 16):a]) and len(k0) >= 2 and len(k1) >= 2:
+            # no listed word, but a cue before and a postposition after: "ग्राहक X Y ने ..."
+            out.append((a, b, 0.7))
             i = end + 1
             continue
         if weak:

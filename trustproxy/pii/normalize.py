@@ -18,7 +18,8 @@ Per original character, in order:
 - a combining mark (Mn/Me) is composed with its base when NFC knows the result
   (``e`` + U+0301 -> ``é``) and dropped otherwise (``4`` + U+20E3 keycap -> ``4``, ``曹`` +
   U+0327 -> ``曹``), and always dropped inside a token that holds a digit or an ``@`` (an
-  address, IBAN or id: ``yahoo.co`` + U+0301 + ``m`` -> ``yahoo.com``); marks of scripts that
+  address, IBAN or id: ``yahoo.co`` + U+0301 + ``m`` -> ``yahoo.com``) or in a group of two to
+  four capitals between digit groups (an IBAN's bank code); marks of scripts that
   write vowels with them (Devanagari, Arabic, Thai ...) are kept;
 - every dash / minus sign (category Pd, U+2212 ...) becomes ``-``; every space separator (NBSP,
   thin space, ideographic space ...) becomes `` ``; line/paragraph separators become ``\\n``;
@@ -34,14 +35,16 @@ Then evasions that split or glue a value are undone:
 - A TAB between two digits reads as a space; a line break between two digits reads as a
   space where it sits between digit groups (``0566\\n5566`` in ``4000 0566\\n5566 5556``) and
   is dropped where it cuts a group or an ungrouped run (``657-73-164\\n5``, ``95\\r\\n1807739136``)
-  or sits next to a ``-``; a line break inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``;
+  or sits next to a ``-``; a line break or TAB inside an e-mail address (``ana.ruiz@exa\\r\\nmple.com``;
   not after a plain word before a whole one: ``write to\\nana@example.com``)
   or between two fragments of a key or id (both sides hold digits and letters, or inner
   capitals: ``AKIAG7NS\\nNX65``; or a one- or two-character stub of a long one:
-  ``A\\r\\nKIAI...``) is dropped; a TAB or a single line break (LF or CRLF) between words reads
+  ``A\\r\\nKIAI...``), or inside a URL's ``user:password`` before its ``@``, is dropped; a TAB
+  or a single line break (LF or CRLF) between words reads
   as a space (``Diane\\tHouston``, ``Peter\\r\\nWood``).
-- Digits spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``), seven or more, are
-  closed up (dashes kept).
+- Digits and capitals spaced one by one (``4 0 0 0 0 5 ...``, ``0 7 8 - 0 5 - ...``,
+  ``D E 8 9 3 7 ...``, ``M R N 1 2 3 ...``), six or more single characters holding at least
+  six digits, are closed up (dashes kept), also next to a CJK character (``号9 7 9 ...的``).
 - JSON escapes in text (a JSON document pasted into a message, or escaped inside a JSON
   string): backslashes before a quote are dropped and a written ``\\n``/``\\t``/``\\r`` reads as
   a space, so ``{\\"note\\": \\"call Ana\\nRuiz\\"}`` reads like prose to NER.
@@ -80,10 +83,16 @@ _MARK_SCRIPTS = ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMI
 _BREAK_DIGITS = regex.compile(r"(?<=\d-?)[ \t]*[\r\n\t][ \t\r\n]*(?=-?\d)")
 # ASCII: a CJK word on the line before an address (``杨萍\\nmindong@...``) is no part of it
 _BREAK_EMAIL = regex.compile(
-    r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
+    r"(?a)(?<![\w.+\-@])([\w.+\-]+@?[\w.\-]*)((?:\r\n|\r|\n|\t)[ \t]*)([\w.+\-]*@?[\w.\-]+)")
 _EMAIL = regex.compile(r"(?a)[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
+_URL_USERINFO = regex.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@]*:[^\s/@]*$")
 _BREAK_TOKEN = regex.compile(r"([^\s]{1,200})((?:\r\n|\r|\n|\t)[ \t]*)(?=([^\s]{1,200}))")
-_SPACED_DIGITS = regex.compile(r"(?<![\w.,])(?:\d(?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){6,}\d(?![\w])")
+# one character at a time: digits and capitals (``D E 5 8 ...``, ``M R N 1 2 3 ...``), next to
+# any script but a Latin word or number (``病历号9 7 9 ...的``)
+_SPACED_DIGITS = regex.compile(
+    r"(?<![A-Za-z0-9_.,\u00c0-\u024f])(?:[\dA-Z](?:[ ]{1,2}-[ ]{1,2}|[ ]-|-[ ]|[ ]{1,2}|-)){5,}[\dA-Z]"
+    r"(?![A-Za-z0-9_\u00c0-\u024f])")
+_SPACED_MIN_DIGITS = 6
 _GLUED = regex.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,12}(?=(\d(?:[\d\-./ ]?\d){6,})(?![A-Za-z0-9]))")
 # a label glued to the value it names ("ibanNL30...", "IBANES05...", "emailana@...")
 _GLUED_LABEL = regex.compile(
@@ -156,7 +165,13 @@ def _code_token(text: str, i: int) -> bool:
     b = i
     while b < len(text) and not text[b].isspace() and b - i < 64:
         b += 1
-    return any(ch == "@" or ch.isdigit() for ch in text[a:b])
+    if any(ch == "@" or ch.isdigit() for ch in text[a:b]):
+        return True
+    # a group of capitals between digit groups (``NL74 CGH\u0323M 6732 ...``: an IBAN's bank code)
+    tok = "".join(ch for ch in text[a:b] if not unicodedata.combining(ch))
+    return 2 <= len(tok) <= 4 and tok.isascii() and tok.isupper() and tok.isalpha() \
+        and a >= 2 and text[a - 1] == " " and text[a - 2].isdigit() \
+        and b + 1 < len(text) and text[b] == " " and text[b + 1].isdigit()
 
 
 def _continued(text: str, k: int, drop: set[int]) -> bool:
@@ -255,7 +270,10 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
         if "@" in text:
             for m in _BREAK_EMAIL.finditer(text):
                 g1, g3 = m.group(1), m.group(3).rstrip(".")
-                if _EMAIL.fullmatch(g1 + g3) and not _EMAIL.fullmatch(g1) \
+                # an address that ends a sentence ("... at ana@example.org.\nNothing") is whole
+                whole = _EMAIL.fullmatch(g1) or (g1.endswith(".") and g3[:1].isupper()
+                                                 and _EMAIL.fullmatch(g1.rstrip(".")))
+                if _EMAIL.fullmatch(g1 + g3) and not whole \
                         and ("@" in g1 or g3.startswith("@") or not _EMAIL.fullmatch(g3)
                              or not g1.isalpha()):
                     # a whole address before the break stays; a plain word before a whole
@@ -265,9 +283,13 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
             a, b = m.start(2), m.end(2)
             if a in drop or a in repl:
                 continue
-            if "@" in m.group(1) or "@" in m.group(3):
-                continue  # addresses: joined above only when the halves make one address
             g1, g3 = m.group(1), m.group(3)
+            if "@" in g1 or "@" in g3:
+                # a URL's credentials cut before the "@" (``postgres://u:pa\nss@db``): one token
+                if _URL_USERINFO.search(g1) and "@" not in g1 and "@" in g3 \
+                        and not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3):
+                    drop.update(range(a, b))
+                continue  # addresses: joined above only when the halves make one address
             if not _LINE_START.match(g3) and not _NEW_TOKEN.match(g3) and (
                     _randomish(g1) and _randomish(g3) or _stub(g1, g3) or _stub(g3, g1)
                     or _caps_key(g1, g3)):
@@ -276,6 +298,8 @@ def _edits(text: str) -> tuple[set[int], dict[int, str], set[int]]:
                 repl[a] = " "                # a wrapped line (LF or CRLF) or a TAB between words
                 drop.update(range(a + 1, b))
     for m in _SPACED_DIGITS.finditer(text):
+        if sum(c.isdigit() for c in m.group()) < _SPACED_MIN_DIGITS:
+            continue
         for k in range(m.start(), m.end()):
             if text[k] == " ":
                 drop.add(k)

@@ -290,9 +290,21 @@ _PLACEHOLDER = regex.compile(
     )$""")
 
 
+# a variable or template reference, a bracketed word: a placeholder even when it holds digits
+_WRAPPED = regex.compile(r"\$\{?[A-Za-z_]\w*\}?|%\(?\w+\)?[sd]?%?|<[^<>]*>|\[[^\[\]]*\]|\{\{?[^{}]*\}\}?|\([^()]*\)")
+
+
+def sigil_random(v: str) -> bool:
+    """A random token that happens to open with ``$ % { < [ (`` (``(uZt83Mv&Lq9Wa``): eight or
+    more characters with a digit, a capital and a small letter, and no wrapped reference."""
+    return (len(v) >= 8 and any(c.isdigit() for c in v) and any(c.isupper() for c in v)
+            and any(c.islower() for c in v) and _WRAPPED.fullmatch(v) is None)
+
+
 def _not_placeholder(v: str) -> bool:
     # "min_length:" after "password:" is the next YAML key, not a value
-    return (not _PLACEHOLDER.match(v) and v.lower() not in {"none", "null", "true", "false"}
+    return ((not _PLACEHOLDER.match(v) or (v[:1] in "$%{<[(" and sigil_random(v)))
+            and v.lower() not in {"none", "null", "true", "false"}
             and not regex.fullmatch(r"[A-Za-z_][\w.\-]*:", v))
 
 
@@ -700,6 +712,14 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
             Rule("password label in prose",
                  r"(?i)\b(?:password|passwort|kennwort|contraseña|senha|wachtwoord|mot\s+de\s+passe|pwd|pw)\s*[:：][ \t]*"
                  r"[\"'“‘`]?([^\s\"'”’`]{4,128}?)[\"'”’`]?(?=[\s,;!?)]|[.](?:\s|$)|$)", 0.85)], _prose_password),
+        # CJK text glues a password to its label ("我的密码是Hq7(mZ!2，但是", "パスワードはab12cdです"):
+        # the ASCII run after the label and a copula, trailing punctuation left out
+        ("PASSWORD", [Rule("password after a CJK label",
+                           r"(?:密码|密碼|口令|パスワード|비밀번호)[ \t]*(?:是|为|為|は|:|：|：)?[ \t]*"
+                           r"([!-~]*?[^\s.,;:?)\]\"'])(?=[.,;:?)\]\"']*(?:[^!-~]|$))", 0.85,
+                           need=("密码", "密碼", "口令", "パスワード", "비밀번호"))],
+         lambda v: len(v) >= 4 and _prose_password(v) and (
+             any(c.isdigit() for c in v) or not v.isalnum() or (v.lower() != v and v.upper() != v))),
         ("PASSWORD", [Rule("HTTP Basic credentials",
                            r"(?i)\bBasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])", 0.9),
                       # padding ends a base64 token, whatever follows it
@@ -742,6 +762,14 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                  r"[ \t]+(?:(?:the|my|our|a|an|this)[ \t]+)?(?:(?:key|token|secret|password)[ \t]+)?[\"'`]?"
                  r"([A-Za-z0-9_\-+/=.!@#$%^&*]{8,200})(?![A-Za-z0-9_\-+/=])", 0.6,
                  need=("credential", "passphrase", "pasted", "leaked", "exposed", "posted")),
+            # the token a failed request was made with: "the API returns 401 with X",
+            # "403 Forbidden for token X", "authentication failed using X"
+            Rule("credential after an auth failure",
+                 r"(?i)\b(?:40[13]|unauthori[sz]ed|forbidden|(?:authentication|auth|login)[ \t]+failed)\b"
+                 r"[^\n]{0,40}?\b(?:with|for|using)[ \t]+(?:(?:the|my|our|a|an|this)[ \t]+)?"
+                 r"(?:(?:key|token|secret|password|credential)[ \t]+)?[\"'`]?"
+                 r"([A-Za-z0-9_\-+/=.!@#$%^&*]{8,200})(?![A-Za-z0-9_\-+/=])", 0.6,
+                 need=("401", "403", "unauthori", "forbidden", "failed")),
          ], lambda v: _secret_word_ok(v.rstrip(".,;:!?")) and (_mixed_key(v) or len(v) >= 20)),
         ("GENERIC_SECRET", [
             Rule("secret key/value",

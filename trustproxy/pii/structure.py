@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import regex
 
-__all__ = ["Field", "JsonLiteral", "fields", "json_literals", "MAX_DEPTH"]
+__all__ = ["Field", "JsonLiteral", "fields", "json_literals", "decode_json_string", "MAX_DEPTH"]
 
 MAX_DEPTH = 32
 _WS = " \t\r\n"
@@ -39,7 +39,8 @@ class Field:
     key: str
     start: int
     end: int
-    kind: str  # "string" | "number" | "bare"
+    kind: str  # "string" | "number" | "bare" | "line" | "column" (a line under a lone header)
+    #            | "member" (a member name; ``key`` is the key of its object)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class _Parser:
                     raise _Fail
                 k, kb, ke, i = self.string(i)
                 self._string_literal(kb, ke, k, key=None)
+                if key is not None:
+                    # a member name, labelled by the key of its object (``"contacts": {"<who>":``)
+                    ka, kz = self.raw(kb, ke)
+                    self.fields.append(Field(key, ka, kz, "member"))
                 i = self.ws(i)
                 if i >= len(s) or s[i] != ":":
                     raise _Fail
@@ -181,6 +186,11 @@ class _Parser:
 def _escape_quote(q: str) -> str:
     """How ``q`` (a written double quote) is written one JSON string level down."""
     return q.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def decode_json_string(raw: str) -> str | None:
+    """The content of a JSON string as it reads (None: not valid JSON string content)."""
+    return _decode(raw, 0)[0]
 
 
 def _decode(raw: str, base: int) -> tuple[str | None, list[int], list[int]]:
@@ -271,6 +281,34 @@ _ENV_LINE = regex.compile(
     r"""(?:"([^"\n]*)"|'([^'\n]*)'|([^\n]*?))[ \t]*\r?$""")
 
 
+# ``KEY=value`` inside a line (a log: "loaded DB_PASSWORD=(w#7...)#f"): for secret keys the value
+# is the whole token, brackets and all (a written JSON escape ends it)
+_KV_TOKEN = regex.compile(r"""(?:(?<=\\[nrt])|(?<![\w.\-\\]))([A-Za-z_][\w.\-]{0,48})="""
+                          r"""((?:[^\s"'`\\&;]|\\(?![nrt"\\])|[&;](?![\w.\-]+=)){4,256})""")
+_TOKEN_TYPES = frozenset({"PASSWORD", "GENERIC_SECRET", "AWS_SECRET_KEY"})
+
+
+def _secret_key(key: str) -> bool:
+    from trustproxy.pii.keyed import key_type
+
+    return key_type(key) in _TOKEN_TYPES
+
+
+def _token_fields(text: str) -> Iterator[Field]:
+    """``SECRET_KEY=token`` anywhere, also inside a JSON string (a .env written into a tool
+    call's arguments)."""
+    if "=" in text:
+        for m in _KV_TOKEN.finditer(text):
+            a, b = m.span(2)
+            # trailing punctuation and closing brackets without their opening one are code
+            # around the value (``password=None):``), not part of it
+            while b > a and (text[b - 1] in ".,;:" or (text[b - 1] in ")]}" and text.count(
+                    "([{"[")]}".index(text[b - 1])], a, b) < text.count(text[b - 1], a, b))):
+                b -= 1
+            if b > a and _secret_key(m.group(1)):
+                yield Field(m.group(1), a, b, "bare")
+
+
 def _kv_fields(text: str) -> Iterator[Field]:
     env_spans: list[tuple[int, int]] = []
     if "=" in text:
@@ -311,7 +349,19 @@ def _kv_fields(text: str) -> Iterator[Field]:
 
 
 _DELIMS = (",", ";", "\t", "|")
-_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()]{0,40}\"?[ \t]*$")
+# a header cell: a label, also with a number sign written as a symbol (``N° de dossier``)
+_HEADER_CELL = regex.compile(r"^[ \t]*\"?[^\W\d][\w .\-/#()°º№]{0,40}\"?[ \t]*$")
+# a column of one: its header alone on a line, one value per line below it (a blank line, a
+# line of prose or a ``Label:`` ends it)
+_COLUMN_HEAD = regex.compile(r"^[ \t]*[^\W\d][\w .\-/#()°º№]{0,40}?[ \t]*\r?$")
+_COLUMN_CELL = regex.compile(r"^[ \t]*([^\s,;|\t:][^,;|\t\r\n]{0,62}?)[ \t]*\r?$")
+_COLUMN_ROWS = 50
+
+
+def _known_key(key: str) -> bool:
+    from trustproxy.pii.keyed import key_type
+
+    return key_type(key) is not None
 
 
 def _csv_fields(text: str) -> Iterator[Field]:
@@ -333,14 +383,29 @@ def _csv_fields(text: str) -> Iterator[Field]:
             continue
         keys = [head[a:b].strip().strip('"') for a, b in cells]
         j = i + 1
+        # a header cut by a line break (``IBAN,Account\nnumber``): its last cell goes on on
+        # the next line when only together they are a known key and a full row follows
+        if i + 2 < len(lines):
+            tail = lines[i + 1][1].rstrip("\r")
+            if (delim not in tail and _HEADER_CELL.match(tail) and not _known_key(keys[-1])
+                    and len(_split_cells(lines[i + 2][1].rstrip("\r"), delim)) == len(cells)):
+                joined = (keys[-1] + " " + tail.strip().strip('"')).strip()
+                if _known_key(joined):
+                    keys[-1] = joined
+                    j = i + 2
         while j < len(lines):
             rstart, row = lines[j]
+            if not row.strip():
+                break  # a blank line ends a table (a sentence with a comma above one is no header)
             rc = _split_cells(row.rstrip("\r"), delim)
             used = 1
             # a row continued on the next line(s): a quoted cell holding a line break, or a
             # cell cut by one (the row is short by exactly what the next line brings)
             while used < 4 and j + used < len(lines) and (
                     row.count('"') % 2 == 1 or len(rc) < len(cells)):
+                nxt = lines[j + used][1].rstrip("\r")
+                if row.count('"') % 2 == 0 and _header_like(nxt, delim, len(cells)):
+                    break  # the next line is a header of its own: the line above was prose
                 longer = row + "\n" + lines[j + used][1]
                 lc = _split_cells(longer.rstrip("\r"), delim)
                 if len(lc) > len(cells):
@@ -358,6 +423,37 @@ def _csv_fields(text: str) -> Iterator[Field]:
                     yield Field(key, rstart + a + s, rstart + a + e, "bare")
             j += used
         i = j if j > i + 1 else i + 1
+
+
+def _header_like(line: str, delim: str, n: int) -> bool:
+    cells = _split_cells(line, delim)
+    return len(cells) == n and all(_HEADER_CELL.match(line[a:b]) for a, b in cells)
+
+
+def _column_fields(text: str) -> Iterator[Field]:
+    """A column of one (``Account number\n43222634\n90203048``): the header line a known key
+    (:func:`trustproxy.pii.keyed.key_type`), each following short line one value of it."""
+    lines: list[tuple[int, str]] = []
+    pos = 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    i = 0
+    while i < len(lines) - 1:
+        head = lines[i][1]
+        if not _COLUMN_HEAD.match(head) or not _known_key(head.strip()):
+            i += 1
+            continue
+        key = head.strip()
+        j = i + 1
+        while j < len(lines) and j - i <= _COLUMN_ROWS:
+            rstart, row = lines[j]
+            m = _COLUMN_CELL.match(row)
+            if m is None:
+                break
+            yield Field(key, rstart + m.start(1), rstart + m.end(1), "column")
+            j += 1
+        i = max(j, i + 1)
 
 
 def _split_cells(line: str, delim: str) -> list[tuple[int, int]]:
@@ -413,6 +509,9 @@ def _fields(text: str) -> list[Field]:
         return all(f.end <= a or f.start >= b for a, b in covered)
     if "=" in text or ":" in text or "\uff1a" in text:
         out.extend(f for f in _kv_fields(text) if outside(f))
-    if "\n" in text and any(d in text for d in _DELIMS):
-        out.extend(f for f in _csv_fields(text) if outside(f))
+        out.extend(_token_fields(text))
+    if "\n" in text:
+        if any(d in text for d in _DELIMS):
+            out.extend(f for f in _csv_fields(text) if outside(f))
+        out.extend(f for f in _column_fields(text) if outside(f))
     return out
