@@ -140,8 +140,11 @@ def name_spans(text: str, product_noun: frozenset[str] = frozenset(),
     while i < n - 1:
         s0, e0, w0 = ws[i]
         f0 = w0.rstrip(".").casefold()
-        if f0 not in first and (w0.isascii() or not _cap(w0)) and _fold(f0) not in first:
-            i += 1  # no score below is possible: it needs a given name, or a capitalised non-ASCII word
+        if f0 not in first and (not _cap(w0) or (w0.isascii() and role_cue is None)) \
+                and _fold(f0) not in first:
+            # no score below is possible: each needs a given name first, or a capitalised word
+            # (non-ASCII, or after a role word)
+            i += 1
             continue
         j = i + 1
         # one middle initial ("Ana M. Ruiz") and particles ("Ana de la Cruz")
