@@ -230,10 +230,10 @@ def test_screening_failure_mid_stream_ends_with_error_event(env, monkeypatch):
     fake.chunk_size = 3
     batcher = proxy.runtime.batcher(proxy.runtime.policies.get("default").policy)
 
-    async def boom(text):
+    def boom(texts):
         raise RuntimeError("scorer down")
 
-    monkeypatch.setattr(batcher, "score", boom)
+    monkeypatch.setattr(batcher.scorer, "score_batch", boom)
     with pytest.raises(openai.APIError) as ei:
         for _ in sdk(proxy).chat.completions.create(model="m", stream=True,
                                                     messages=[{"role": "user", "content": "hi"}]):

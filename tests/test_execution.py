@@ -226,7 +226,9 @@ def test_a_timed_out_detection_is_abandoned_and_the_next_request_is_served(env: 
     monkeypatch.setattr(rt.settings, "detection_timeout_seconds", 0.5)
     pool = rt.guards.detection
     before = pool.abandoned
-    r = _post(proxy, "k-big", {"model": "m", "messages": _msgs(4_000)})  # ~10 s of detection
+    # a name in every message: the NER model reads each one (~10 s of detection in all)
+    big = [{"role": "user", "content": f"Note {i:05d}: Maria Garcia called about order {i}."} for i in range(4_000)]
+    r = _post(proxy, "k-big", {"model": "m", "messages": big})
     assert r.status_code == 500 and r.json()["error"]["code"] == "guard_timeout"
     deadline = time.monotonic() + 3
     while pool.pending and time.monotonic() < deadline:
