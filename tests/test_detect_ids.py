@@ -82,6 +82,9 @@ LABELS: list[tuple[str, str, str, str]] = [
     ("رقم الهوية الوطنية الخاص بي هو 1489371169.", "SA_NATIONAL_ID", "1489371169",
      "رقم الهوية الوطنية الخاص بي هو 1489371161."),
     ("Iqama: 2\n489371167", "SA_NATIONAL_ID", "2\n489371167", "Iqama: 3489371168"),
+    # India's PAN: the fourth letter is the holder type (P, C, H, F, A, T, B, L, J, G)
+    ("मेरा पैन ABCPE1234F है।", "IN_PAN", "ABCPE1234F", "मेरा पैन ABCDE1234F है।"),
+    ('{"pan": "bakgl6123v"}', "IN_PAN", "bakgl6123v", "commit abcaf1234e fixed the build"),
     # dates of birth after a cue and a particle
     ("出生日期为1960年3月2日。", "DATE_OF_BIRTH", "1960年3月2日", "发布日期为2023年3月2日。"),
     ("生年月日は1953年11月7日です。", "DATE_OF_BIRTH", "1953年11月7日", "更新日は2023年11月7日です。"),

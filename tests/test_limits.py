@@ -20,7 +20,22 @@ def test_a_timeout_while_waiting_is_retried():
             raise TimeoutError
         return "done"
 
-    assert cpu_bounded(run, 0.02) == "done" and calls == [0.02, 0.02, 0.02]
+    assert cpu_bounded(run, 0.02) == "done" and calls == [0.02, 0.04, 0.08]  # the wall limit doubles
+
+
+def test_a_slow_share_of_a_core_still_finishes():
+    """A call needing 1.5x its limit of wall time (its thread gets part of a core) succeeds on a
+    retry with a longer wall limit, instead of timing out every time."""
+    calls = []
+
+    def run(wall: float) -> str:
+        calls.append(wall)
+        if wall < 0.03:
+            time.sleep(wall)  # needs 0.03 s of wall time; the thread waits, spends no CPU
+            raise TimeoutError
+        return "done"
+
+    assert cpu_bounded(run, 0.02) == "done" and len(calls) == 2
 
 
 def test_a_timeout_after_the_limit_of_cpu_stands():

@@ -20,16 +20,19 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-RETRIES = 3  # a call waits at most (RETRIES + 1) x limit of wall time before it is given up
+RETRIES = 3  # a call waits at most (1 + 2 + 4 + 8) x limit of wall time before it is given up
 
 
 def cpu_bounded(run: Callable[[float], T], limit: float, *, retries: int = RETRIES) -> T:
-    """``run(limit)`` (which raises ``TimeoutError`` when its wall-clock limit passes), retried
-    while the thread has spent less than ``limit`` seconds of CPU on it."""
+    """``run(wall)`` (which raises ``TimeoutError`` when its wall-clock limit ``wall`` passes),
+    retried while the thread has spent less than ``limit`` seconds of CPU on it. Each retry
+    doubles the wall-clock limit (``limit``, 2x, 4x, 8x: at most 15x ``limit`` of wall time in
+    all), so a call that needs a fair share of ``limit`` finishes on a machine that gives its
+    thread a third of a core, instead of starting over inside the same window every time."""
     start = time.thread_time()
     for attempt in range(retries + 1):
         try:
-            return run(limit)
+            return run(limit * (2 ** attempt))
         except TimeoutError:
             if attempt == retries or time.thread_time() - start >= limit:
                 raise

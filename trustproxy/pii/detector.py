@@ -57,7 +57,7 @@ SECRET_ENTITIES: tuple[str, ...] = (
 
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "SA_NATIONAL_ID",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "IN_PAN", "SA_NATIONAL_ID",
 )
 
 DEFAULT_ENTITIES: tuple[str, ...] = (

@@ -93,6 +93,8 @@ _add("US_DRIVER_LICENSE", exact=["führerscheinnummer", "führerschein", "permis
 _add("EMAIL_ADDRESS", exact=["メールアドレス", "电子邮件", "邮箱", "ईमेल", "البريد الإلكتروني"])
 _add("PERSON", exact=["नाम", "الاسم", "姓名", "氏名", "お名前"])
 _add("IN_AADHAAR", exact=["आधार", "आधार नंबर", "aadhaar", "aadhaar_number", "aadhar"])
+_add("IN_PAN", exact=["pan", "pan_number", "pan_no", "pan_card", "permanent_account_number", "पैन", "पैन नंबर",
+                      "पैन कार्ड"])
 _add("MEDICAL_RECORD_NUMBER", exact=[
     "mrn", "medical_record_number", "medical_record", "patient_id", "patient_number",
     "chart_number", "health_record_number"], suffix=["mrn"])
@@ -318,6 +320,7 @@ _SHAPES: dict[str, Callable[[str], bool]] = {
     "NL_BSN": _stdnum("nl.bsn"),
     "UK_NINO": _nino,
     "IN_AADHAAR": _stdnum("in_.aadhaar"),
+    "IN_PAN": lambda v: __import__("trustproxy.pii.recognizers", fromlist=["x"]).pan_valid(v),
     "UK_NHS": _stdnum("gb.nhs"),
     "BR_CPF": _stdnum("br.cpf"),
     "CN_RESIDENT_ID": _stdnum("cn.ric"),

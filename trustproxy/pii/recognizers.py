@@ -392,6 +392,17 @@ def nino_valid(v: str) -> bool:
     return s[:2] not in _NINO_BAD_PREFIX
 
 
+def pan_valid(v: str) -> bool:
+    from stdnum.in_ import pan
+
+    if v.islower() and all(c in "0123456789abcdef" for c in v):
+        return False
+    try:
+        return bool(pan.is_valid(v.upper()))
+    except Exception:  # noqa: BLE001 - stdnum raises on odd input
+        return False
+
+
 def _stdnum_valid(module: str) -> Callable[[str], bool]:
     import importlib
 
@@ -986,12 +997,12 @@ PII_ENTITIES: tuple[str, ...] = (
 )
 NATIONAL_ID_ENTITIES: tuple[str, ...] = (
     "DE_TAX_ID", "ES_NIF", "ES_NIE", "FR_NIR", "IT_FISCAL_CODE", "NL_BSN", "UK_NINO", "UK_NHS",
-    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "SA_NATIONAL_ID",
+    "BR_CPF", "CN_RESIDENT_ID", "JP_MY_NUMBER", "IN_AADHAAR", "IN_PAN", "SA_NATIONAL_ID",
 )
 NATIONAL_ID_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "en": ("US_SSN", "UK_NINO", "UK_NHS"), "de": ("DE_TAX_ID",), "es": ("ES_NIF", "ES_NIE"),
     "fr": ("FR_NIR",), "it": ("IT_FISCAL_CODE",), "nl": ("NL_BSN",), "pt": ("BR_CPF",),
-    "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",), "hi": ("IN_AADHAAR",),
+    "zh": ("CN_RESIDENT_ID",), "ja": ("JP_MY_NUMBER",), "hi": ("IN_AADHAAR", "IN_PAN"),
     "ar": ("SA_NATIONAL_ID",),
 }
 
@@ -1058,6 +1069,11 @@ def _national_id_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | 
         ("IN_AADHAAR", [Rule(
             "IN Aadhaar", r"(?<![\w])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w])", 0.6)],
          _stdnum_valid("in_.aadhaar")),
+        # India's PAN: five letters (the fourth says who holds it: P a person, C a company ...),
+        # four digits, a letter; python-stdnum checks the shape and the holder type. Written in
+        # lower case too; an all-hex lower-case token is an abbreviated hash, not a PAN.
+        ("IN_PAN", [Rule("IN PAN", r"(?i)(?<![\w])[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z](?![\w])", 0.6)],
+         pan_valid),
         ("BR_CPF", [Rule("BR CPF", r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w])", 0.85),
                     Rule("BR CPF with label", r"(?i)\bcpf[\s.:#nº°-]*" + _IDLINK + r"(\d{11})(?!\d)", 0.85)],
          _stdnum_valid("br.cpf")),
