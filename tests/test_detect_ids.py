@@ -139,6 +139,8 @@ SECRETS: list[tuple[str, str, str, str]] = [
      "SK386c5eab85\n0617dff4f290e1824bce04", "notes: SKIP the 386c5eab85\nstep today"),
     ("AWS_ACCESS_KEY_ID=AKIACFKN4\n5B5UFAZQCDL", "AWS_ACCESS_KEY", "AKIACFKN4\n5B5UFAZQCDL",
      "AKIA is the prefix\nof such keys"),
+    ("I pasted keyAKIAQ7XNB2ZLR5TW3HME into the channel", "AWS_ACCESS_KEY", "AKIAQ7XNB2ZLR5TW3HME",
+     "call getAKIAPrefix() on the ASIA region"),
     ('curl -H "X-Api-Key: A\r\nKIAIDX4Q2RYG3ECPRWA" https://api.example', "AWS_ACCESS_KEY",
      "A\r\nKIAIDX4Q2RYG3ECPRWA", 'curl -H "X-Trace: A\r\nKIND" https://api.example'),
     ("SLACK_BOT_TOKEN=xoxp-9759875108\r\n80-86269287381-UlOgfsaQpcSXwchYvHfdD7MX", "SLACK_TOKEN|GENERIC_SECRET",

@@ -666,7 +666,12 @@ def _secret_rules() -> list[tuple[str, list[Rule], Callable[[str], bool] | None]
                 for p in _ds(plugin, *idx)]
 
     return [
-        ("AWS_ACCESS_KEY", ds("AWS", AWSKeyDetector, 0.95, 0), None),
+        ("AWS_ACCESS_KEY", ds("AWS", AWSKeyDetector, 0.95, 0) + [
+            # glued to the word before it ("keyAKIA..."): the key is upper case and digits, so a
+            # lower-case letter right before it is a boundary too
+            Rule("AWS access key glued to a word",
+                 r"(?<=[a-z])(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])", 0.9,
+                 need=("a3t", "abia", "acca", "akia", "asia"))], None),
         ("AWS_SECRET_KEY", [
             # detect-secrets: aws ... secret ... "KEY" (group 1)
             Rule("detect-secrets AWS secret", _ds(AWSKeyDetector, 1)[0], 0.95),
