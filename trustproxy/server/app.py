@@ -16,7 +16,6 @@ port by a second small app started once the runtime is up, and the API port answ
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import hmac
 import logging
@@ -260,15 +259,6 @@ def run(settings: Settings, sock: Any = None) -> None:
     app = create_app(settings)
 
     async def _ready(app: web.Application) -> None:  # after the runtime (models, policies) loaded
-        # The models, the name lists and litellm's tables are ~500k objects that live as long as
-        # the process: out of the collector's reach, a full collection no longer scans them
-        # (~270 ms holding the GIL, stalling every request of the worker; in a 10-minute soak it
-        # made two toxicity regexes miss their time limit). With the long-lived heap frozen, the
-        # collector's rule for full collections (a quarter of the long-lived objects new) fires
-        # far more often, so collections are spaced out: young ones every 10,000 allocations.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(10_000, 20, 100)
         log.info("trustproxy ready; listening on http://%s:%s", settings.host, settings.port)
 
     app.on_startup.append(_ready)
