@@ -243,3 +243,20 @@ def test_steering_fields_are_refused(env):
             "model": "m", field: {"x": 1}, "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 400 and r.json()["error"]["code"] == "forbidden_field"
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("raw, deep", [
+    ('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}", True),
+    ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), True),
+    ("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, False),
+    ('{"a": "' + "[" * 500 + '"}', False),                                 # brackets inside a string
+    ('{"a": "\\" ' + "{" * 300 + '", "b": [1]}', False),                    # after an escaped quote
+    (json.dumps({"m": [{"a": [1, [2, [3]]], "b": 'q"[[['} for _ in range(1000)]}), False),
+])
+def test_nesting_is_measured_before_parsing(raw, deep):
+    """Deep nesting is refused before the parser recurses (a 100,000-deep body took it to the
+    interpreter's recursion limit, where a finalizer run by the collector failed as well)."""
+    from trustproxy.doors.common import _too_deep
+
+    assert _too_deep(raw) is deep
+    assert _too_deep(raw.encode()) is deep
