@@ -173,7 +173,7 @@ def main() -> None:
         info = (f"Python {platform.python_version()}, {platform.machine()}, "
                 f"{__import__('os').cpu_count()} CPUs, model `{args.model}`, "
                 f"{args.runs} runs for (a), median of {args.reps} repetitions for (b).")
-        Path(args.write).write_text(
+        report = (
             "# Detection benchmark\n\n"
             "trustproxy `Detector.detect` (default entity list, lean spaCy pipeline, per-text\n"
             "span cache) vs vanilla Presidio (`AnalyzerEngine` with default recognizers over the\n"
@@ -185,10 +185,21 @@ def main() -> None:
             "normalisation, the structure scan, the name lists and, when a text has capitals or a\n"
             "lower-case name after a cue, a second NER pass on a window around it. Language\n"
             "identification runs in the masker, once per message, and is listed on its own.\n"
-            "(a) measures an uncached request (the cache is cleared before every run).\n"
             "(b) sums all 20 turns; our cache starts empty for each repetition, so only each\n"
-            "turn's new message is analysed, while vanilla re-analyses the whole history.\n",
-            encoding="utf-8")
+            "turn's new message is analysed, while vanilla re-analyses the whole history.\n")
+        write(Path(args.write), report)
+
+
+def write(path: Path, report: str) -> None:
+    """The report in place of the marked block of ``path`` (the text around it is kept), or
+    the whole file if it has no block yet."""
+    begin, end = "<!-- bench_detect:begin -->\n", "<!-- bench_detect:end -->\n"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        path.write_text(head + begin + report + end + rest.split(end, 1)[1], encoding="utf-8")
+    else:
+        path.write_text(begin + report + end, encoding="utf-8")
 
 
 if __name__ == "__main__":
