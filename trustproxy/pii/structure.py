@@ -364,12 +364,18 @@ def _known_key(key: str) -> bool:
     return key_type(key) is not None
 
 
-def _csv_fields(text: str) -> Iterator[Field]:
-    lines: list[tuple[int, str]] = []
+def _lines(text: str) -> list[tuple[int, str]]:
+    """``(offset, line)`` of each line of ``text``."""
+    out: list[tuple[int, str]] = []
     pos = 0
     for line in text.split("\n"):
-        lines.append((pos, line))
+        out.append((pos, line))
         pos += len(line) + 1
+    return out
+
+
+def _csv_fields(text: str) -> Iterator[Field]:
+    lines = _lines(text)
     i = 0
     while i < len(lines) - 1:
         start, head = lines[i]
@@ -433,11 +439,7 @@ def _header_like(line: str, delim: str, n: int) -> bool:
 def _column_fields(text: str) -> Iterator[Field]:
     """A column of one (``Account number\n43222634\n90203048``): the header line a known key
     (:func:`trustproxy.pii.keyed.key_type`), each following short line one value of it."""
-    lines: list[tuple[int, str]] = []
-    pos = 0
-    for line in text.split("\n"):
-        lines.append((pos, line))
-        pos += len(line) + 1
+    lines = _lines(text)
     i = 0
     while i < len(lines) - 1:
         head = lines[i][1]
