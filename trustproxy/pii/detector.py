@@ -202,8 +202,7 @@ def _precheck_presidio(rec: Any) -> None:
             return []
         return plain(text, entities, nlp_artifacts, regex_flags)
 
-    rec.analyze = analyze
-    rec.plain_analyze = plain  # for the tests
+    rec.analyze = analyze  # the class's own analyze stays the unchecked one
 
 
 def _lean_engine_cls() -> type:
@@ -262,6 +261,7 @@ def _lean_engine_cls() -> type:
                 _warm_vocab(nlp)
                 nlps[m["lang_code"]] = nlp
             self.nlp = nlps  # type: ignore[assignment]  # Presidio annotates it as None
+            self._stops = {lang: frozenset(nlp.Defaults.stop_words) for lang, nlp in nlps.items()}
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
             return self.artifact(doc.text, list(doc.ents), language)
@@ -274,10 +274,7 @@ def _lean_engine_cls() -> type:
             return LazyArtifacts(text, entities, scores, self, self._stop_words(language))
 
         def _stop_words(self, language: str) -> frozenset[str]:
-            stops = self.__dict__.setdefault("_stops", {})
-            if language not in stops:
-                stops[language] = frozenset(cast(dict[str, Any], self.nlp)[language].Defaults.stop_words)
-            return cast(frozenset[str], stops[language])
+            return self._stops[language]
 
         def tokens_only(self, text: str, language: str) -> NlpArtifacts:
             return self.artifact(text, [], language)
