@@ -182,9 +182,8 @@ class PatternSet:
         if any("_" in w for needs in self._benign_needs for n in needs for g in n or () for w in g):
             # a rewrite writes "_": a literal holding one could appear after it
             self._benign_needs = tuple((None, None) for _ in self._benign)
-        groups: list[tuple[tuple[frozenset[str], ...] | None]] = [(needs,) for _, _, needs in compiled]
-        groups += [(a,) for a, _ in self._benign_needs] + [(c,) for _, c in self._benign_needs]
-        self._literals = frozenset(w for (needs,) in groups for g in needs or () for w in g)
+        all_needs = [needs for _, _, needs in compiled] + [n for pair in self._benign_needs for n in pair]
+        self._literals = frozenset(w for needs in all_needs for g in needs or () for w in g)
         self._finder = _literal_finder(self._literals)
         # literal -> (rule index, set index) it satisfies; rules with no literal run always
         self._by_literal: dict[str, list[tuple[int, int]]] = {}
