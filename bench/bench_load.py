@@ -193,10 +193,11 @@ def start_proxy(work: Path, upstream: str, workers: int) -> Proxy:
            "audit": {"path": str(work / "audit.jsonl"), "stdout": False}}
     (work / "trustproxy.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     port = free_port()
-    exe = Path(sys.executable).parent / "trustproxy"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "trustproxy.cli"]
+    # this tree's code, not whatever copy of trustproxy the venv has installed
+    cmd = [sys.executable, "-m", "trustproxy.cli"]
     log = open(work / "serve.log", "wb")  # noqa: SIM115 - lives as long as the process
-    env = {**os.environ, "TP_BENCH_KEY": "sk-bench"}
+    env = {**os.environ, "TP_BENCH_KEY": "sk-bench",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([*cmd, "serve", "--workers", str(workers), "--config", str(work / "trustproxy.yaml"),
                              "--port", str(port), "--policy-dir", str(pol)], stdout=subprocess.DEVNULL,
@@ -205,7 +206,9 @@ def start_proxy(work: Path, upstream: str, workers: int) -> Proxy:
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None:
-            raise SystemExit(f"trustproxy serve exited ({proc.returncode}); see {work / 'serve.log'}")
+            log.close()
+            tail = (work / "serve.log").read_text(errors="replace").splitlines()[-15:]
+            raise SystemExit(f"trustproxy serve exited ({proc.returncode}):\n" + "\n".join(tail))
         if len(p.worker_pids()) == workers and _ready_everywhere(p):
             return p
         if time.monotonic() > deadline:
@@ -247,6 +250,7 @@ class Level:
     lat: list[float] = field(default_factory=list)
     cpu_ms_per_req: float = 0.0
     client_cpu_ms_per_req: float = 0.0
+    upstream_cpu_ms_per_req: float = 0.0
     rss_mb: list[float] = field(default_factory=list)
 
     @property
@@ -277,6 +281,10 @@ async def one(session: aiohttp.ClientSession, url: str, text: str, lvl: Level) -
         lvl.mismatched += 1
 
 
+#: the fake upstream's pid, so its CPU per request is reported next to the proxy's and the client's
+UPSTREAM_PID = 0
+
+
 async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float | None = None,
                     on_tick: Any = None) -> Level:
     lvl = Level(p.workers, conc)
@@ -288,7 +296,7 @@ async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float |
         await asyncio.gather(*(one(s, p.url, prompt(seed * 10**7 + next(counter), rnd), Level(0, 0))
                                for _ in range(conc)))
         pids = p.all_pids()
-        c0, cc0, t0 = cpu_seconds(pids), time.process_time(), time.perf_counter()
+        c0, cc0, u0, t0 = cpu_seconds(pids), time.process_time(), cpu_seconds([UPSTREAM_PID]), time.perf_counter()
         end = t0 + duration if duration else None
 
         async def client() -> None:
@@ -307,6 +315,7 @@ async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float |
         done = max(1, lvl.ok + lvl.refused + lvl.errors)
         lvl.cpu_ms_per_req = (cpu_seconds(pids) - c0) * 1000 / done
         lvl.client_cpu_ms_per_req = (time.process_time() - cc0) * 1000 / done
+        lvl.upstream_cpu_ms_per_req = (cpu_seconds([UPSTREAM_PID]) - u0) * 1000 / done
         lvl.rss_mb = [rss_mb(w) for w in p.worker_pids()]
         if ticker:
             ticker.cancel()
@@ -406,6 +415,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tp-bench-load-"))
     counts = work / "upstream-counts"
     fake, port = start_fake(counts)
+    global UPSTREAM_PID
+    UPSTREAM_PID = fake.pid
     upstream = f"http://127.0.0.1:{port}/v1"
     try:
         if args.soak:
@@ -426,6 +437,7 @@ def main() -> int:
                     lv = asyncio.run(run_level(p, c, max(args.requests, 3 * c), seed=w * 100 + c))
                     print(f"workers={w} conc={c}: {lv.rps:.1f} req/s p50={pct(lv.lat, 50) * 1000:.0f} ms "
                           f"p99={pct(lv.lat, 99) * 1000:.0f} ms cpu={lv.cpu_ms_per_req:.1f} ms/req "
+                          f"client={lv.client_cpu_ms_per_req:.1f} upstream={lv.upstream_cpu_ms_per_req:.1f} "
                           f"rss={[round(r) for r in lv.rss_mb]} 503={lv.refused} err={lv.errors} "
                           f"mismatch={lv.mismatched}", flush=True)
                     levels.append(lv)

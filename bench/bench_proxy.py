@@ -165,12 +165,14 @@ def start_proxy(work: Path, upstream: str) -> tuple[subprocess.Popen[bytes], str
            "audit": {"path": str(work / "audit.jsonl"), "stdout": False}, "log_level": "WARNING"}
     (work / "trustproxy.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     port = free_port()
-    exe = Path(sys.executable).parent / "trustproxy"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "trustproxy.cli"]
+    # this tree's code, not whatever copy of trustproxy the venv has installed
+    cmd = [sys.executable, "-m", "trustproxy.cli"]
+    env = {**os.environ, "TP_BENCH_KEY": "sk-bench",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     log = open(work / "serve.log", "wb")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen([*cmd, "serve", "--config", str(work / "trustproxy.yaml"), "--port", str(port),
                              "--policy-dir", str(pol)], stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "TP_BENCH_KEY": "sk-bench"}, cwd=work)
+                            env=env, cwd=work)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while True:
