@@ -13,7 +13,7 @@ import pytest
 from trustproxy.pii.detector import DEFAULT_ENTITIES, Detector, _phone_windows, get_detector
 from trustproxy.pii.normalize import normalize
 from trustproxy.pii.recognizers import (
-    PatternPass, RegexRecognizer, _Prechecks, build_recognizers, merge_recognizers,
+    PatternPass, RegexRecognizer, _Prechecks, build_recognizers, merge_recognizers, need_finder,
 )
 
 pytestmark = pytest.mark.slow
@@ -218,6 +218,20 @@ def test_prechecks_never_skip_a_match() -> None:
             for t in texts:
                 if not _Prechecks(t).passes(rule):
                     assert rx.search(t) is None, (rec.name, rule.name)
+
+
+def test_one_literal_pass_decides_what_each_rules_own_search_decides() -> None:
+    """The Aho-Corasick pass over every rule's literals gives each rule the answer its own
+    substring search gives, on the corpus texts and on texts made of the literals themselves
+    (overlapping, nested, at both ends, in other cases)."""
+    rules = [rule for rec in build_recognizers("en") if isinstance(rec, RegexRecognizer) for rule, _ in rec._rules]
+    finder = need_finder(rules)
+    words = sorted({w for r in rules for w in r.need})
+    made = ["".join(words[i:i + 3]) for i in range(0, len(words), 2)] + [w.upper() for w in words] + \
+        [w[1:] for w in words] + [" " + w[:-1] for w in words]
+    for t in _texts() + made:
+        one, own = _Prechecks(t, finder), _Prechecks(t)
+        assert [one.passes(r) for r in rules] == [own.passes(r) for r in rules], t[:80]
 
 
 def test_one_pass_finds_what_the_rule_sets_find() -> None:

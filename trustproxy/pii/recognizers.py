@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import ahocorasick
 import regex
 from presidio_analyzer import (
     AnalysisExplanation,
@@ -171,21 +172,31 @@ class IbanScanner(RegexRecognizer):
 
 
 class _Prechecks:
-    """The pre-checks of :class:`Rule` on one text, each computed at most once."""
+    """The pre-checks of :class:`Rule` on one text, each computed at most once.
 
-    __slots__ = ("text", "_low", "_rx")
+    With ``finder`` (an Aho-Corasick automaton over every rule's ``need`` literals, see
+    :func:`need_finder`), one pass over the lower-cased text finds which literals occur, and each
+    rule's check is a set lookup; without it, each rule searches the text for its own literals."""
 
-    def __init__(self, text: str) -> None:
+    __slots__ = ("text", "_low", "_rx", "_finder", "_found")
+
+    def __init__(self, text: str, finder: Any = None) -> None:
         self.text = text
         self._low: str | None = None
         self._rx: dict[str, bool] = {}
+        self._finder = finder
+        self._found: set[str] | None = None
 
     def passes(self, rule: Rule) -> bool:
         if rule.need:
             if self._low is None:
                 self._low = self.text.lower()
-            low = self._low
-            if not any(w in low for w in rule.need):
+            if self._finder is not None:
+                if self._found is None:
+                    self._found = {w for _, w in self._finder.iter(self._low)}
+                if self._found.isdisjoint(rule.need):
+                    return False
+            elif not any(w in self._low for w in rule.need):
                 return False
         if rule.need_rx is not None:
             hit = self._rx.get(rule.need_rx)
@@ -194,6 +205,19 @@ class _Prechecks:
             if not hit:
                 return False
         return True
+
+
+def need_finder(rules: Iterable[Rule]) -> Any:
+    """An Aho-Corasick automaton (pyahocorasick) over the ``need`` literals of ``rules``; it
+    finds every occurrence, overlapping ones included, so ``w in text`` iff ``w`` is found."""
+    words = sorted({w for r in rules for w in r.need})
+    if not words:
+        return None
+    finder = ahocorasick.Automaton()
+    for w in words:
+        finder.add_word(w, w)
+    finder.make_automaton()
+    return finder
 
 
 _NEED_RX: dict[str, Any] = {}
@@ -218,6 +242,7 @@ class PatternPass(EntityRecognizer):
 
     def __init__(self, sets: Sequence[RegexRecognizer], language: str = "en") -> None:
         self._sets = list(sets)
+        self._finder = need_finder(rule for rec in self._sets for rule, _ in rec._rules)
         super().__init__(supported_entities=sorted({s.supported_entities[0] for s in self._sets}),
                          name="TrustproxyPatternRecognizer", supported_language=language, context=[])
 
@@ -231,7 +256,7 @@ class PatternPass(EntityRecognizer):
     def analyze(self, text: str, entities: list[str],
                 nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         wanted = set(entities or self.supported_entities)
-        pre = _Prechecks(text)
+        pre = _Prechecks(text, self._finder)
         out: list[RecognizerResult] = []
         for rec in self._sets:
             if rec.supported_entities[0] in wanted:
@@ -1175,6 +1200,7 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "UK NHS number with label": (("nhs",), None),
     "JP My Number with label": (("マイナンバー", "個人番号", "my"), None),
     "BR CPF with label": (("cpf",), None),
+    "IN PAN": ((), r"[A-Za-z]{3}[ABCFGHJLPTabcfghjlpt][A-Za-z]\d{4}[A-Za-z]"),
     "UK National Insurance number": ((), r"\d\s?[A-Da-d](?![\w])"),
     "IT codice fiscale": ((), r"[A-Za-z]{6}[\dLMNPQRSTUVlmnpqrstuv]{2}[A-EHLMPR-Ta-ehlmpr-t][\dLMNPQRSTUVlmnpqrstuv]{2}[A-Za-z]"),
     "FR NIR": ((), r"[12]\s?\d\d\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d\d|2[AB])\s?\d{3}"),
