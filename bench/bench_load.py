@@ -328,6 +328,11 @@ async def _tick(p: Proxy, lvl: Level, on_tick: Any) -> None:
         on_tick(lvl, [rss_mb(w) for w in p.worker_pids()])
 
 
+#: CPU milliseconds of one direct ``litellm.acompletion`` call (this process), from ``added_latency``:
+#: the same-run baseline the proxy's CPU per request is compared with
+DIRECT_CPU_MS: list[float] = []
+
+
 async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], list[float]]:
     import litellm
 
@@ -341,9 +346,9 @@ async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], l
         for i in range(n + 10):
             text = prompt(9 * 10**8 + i, rnd)
             plain = text.replace("@example.org", "@example.net")  # same length and work
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = await litellm.acompletion(messages=[{"role": "user", "content": plain}], **params)
-            d = time.perf_counter() - t0
+            d, dc = time.perf_counter() - t0, time.process_time() - c0
             assert r.choices[0].message.content == plain
             lvl = Level(0, 0)
             t0 = time.perf_counter()
@@ -352,6 +357,7 @@ async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], l
             assert lvl.ok == 1 and not lvl.mismatched, "proxy reply differs from the prompt"
             if i >= 10:
                 direct.append(d)
+                DIRECT_CPU_MS.append(dc * 1000)
                 proxied.append(q)
     return direct, proxied
 
@@ -480,6 +486,8 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], args:
         f"`--workers {n}`): direct `litellm.acompletion` p50 {d50:.1f} ms, through the proxy p50 {p50:.1f} ms: "
         f"**+{p50 - d50:.1f} ms** (p99 {pct(direct, 99) * 1000:.1f} vs {pct(proxied, 99) * 1000:.1f} ms).",
         "",
+        cpu_line(levels),
+        "",
         f"Checks: every reply compared with its own prompt (column `replies != prompt`); the upstream saw "
         f"{seen} requests, {leaks} of them with an unmasked email.",
         "",
@@ -491,6 +499,20 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], args:
         "<!-- bench_load:end -->",
     ]
     return "\n".join(lines)
+
+
+def cpu_line(levels: list[Level]) -> str:
+    """The proxy's CPU per request against baselines measured in the same run: a direct litellm
+    call (the same provider work without the proxy), and the client's and upstream's own CPU."""
+    if not DIRECT_CPU_MS or not levels:
+        return ""
+    direct = statistics.mean(DIRECT_CPU_MS)
+    per = ", ".join(f"w{lv.workers}/c{lv.concurrency} {lv.cpu_ms_per_req / direct:.1f}x" for lv in levels)
+    client = statistics.mean(lv.client_cpu_ms_per_req for lv in levels)
+    up = statistics.mean(lv.upstream_cpu_ms_per_req for lv in levels)
+    return (f"CPU against the same run's baselines: a direct `litellm.acompletion` call costs {direct:.1f} ms of CPU "
+            f"(mean of {len(DIRECT_CPU_MS)}); a request through the proxy costs {per} of it. The benchmark's client "
+            f"used {client:.1f} ms and the fake upstream {up:.1f} ms of CPU per request on the same cores.")
 
 
 def write(path: Path, report: str) -> None:

@@ -163,7 +163,7 @@ class PatternSet:
                 rx = regex.compile(r"(?<!\w)(?:" + _expand(r.pattern, data.lexicons) + r")(?!\w)")
             except (regex.error, ValueError) as e:
                 raise ValueError(f"{source}: rule {r.id}: {e}") from e
-            compiled.append((r, rx, required_literals(rx.pattern)))
+            compiled.append((r, rx, required_alternatives(rx.pattern)))
         self._compiled = tuple(compiled)
         try:
             self._benign = tuple(
@@ -182,16 +182,19 @@ class PatternSet:
         if any("_" in w for needs in self._benign_needs for n in needs for g in n or () for w in g):
             # a rewrite writes "_": a literal holding one could appear after it
             self._benign_needs = tuple((None, None) for _ in self._benign)
-        all_needs = [needs for _, _, needs in compiled] + [n for pair in self._benign_needs for n in pair]
+        all_needs = ([needs for _, _, alts in compiled for needs in alts or ()]
+                     + [n for pair in self._benign_needs for n in pair])
         self._literals = frozenset(w for needs in all_needs for g in needs or () for w in g)
         self._finder = _literal_finder(self._literals)
-        # literal -> (rule index, set index) it satisfies; rules with no literal run always
-        self._by_literal: dict[str, list[tuple[int, int]]] = {}
-        for i, (_, _, needs) in enumerate(compiled):
-            for j, g in enumerate(needs or ()):
-                for w in g:
-                    self._by_literal.setdefault(w, []).append((i, j))
-        self._always = tuple(i for i, (_, _, needs) in enumerate(compiled) if needs is None)
+        # literal -> (rule index, alternative index, set index) it satisfies; rules with no
+        # literal run always
+        self._by_literal: dict[str, list[tuple[int, int, int]]] = {}
+        for i, (_, _, alts) in enumerate(compiled):
+            for a, needs in enumerate(alts or ()):
+                for j, g in enumerate(needs):
+                    for w in g:
+                        self._by_literal.setdefault(w, []).append((i, a, j))
+        self._always = tuple(i for i, (_, _, alts) in enumerate(compiled) if alts is None)
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "date": self.date, "sha256": self.digest[:16],
@@ -212,17 +215,17 @@ class PatternSet:
         return {w for _, w in self._finder.iter(t)}
 
     def _matches(self, t: str, present: set[str]) -> list[Match]:
-        """The rules that fire on the normalised text ``t``. A rule runs only if each of its
-        required-literal sets (``required_literals``) has a member in ``present``: most rules
-        are skipped for most texts."""
-        met: dict[int, set[int]] = {}
+        """The rules that fire on the normalised text ``t``. A rule runs only if, for one of its
+        alternatives (``required_alternatives``), each required-literal set has a member in
+        ``present``: most rules are skipped for most texts."""
+        met: dict[tuple[int, int], set[int]] = {}
         for w in present:
-            for i, j in self._by_literal.get(w, ()):
-                met.setdefault(i, set()).add(j)
+            for i, a, j in self._by_literal.get(w, ()):
+                met.setdefault((i, a), set()).add(j)
         run = set(self._always)
-        for i, sets in met.items():
-            needs = self._compiled[i][2]
-            if needs is not None and len(sets) == len(needs):
+        for (i, a), sets in met.items():
+            alts = self._compiled[i][2]
+            if alts is not None and len(sets) == len(alts[a]):
                 run.add(i)
         return self._run([self._compiled[i][:2] for i in sorted(run)], t)
 
@@ -296,6 +299,63 @@ def _bounded(call: Callable[..., T], *args: Any) -> T:
     return cpu_bounded(lambda limit: call(*args, timeout=limit), SEARCH_TIMEOUT_S)
 
 
+def required_alternatives(pattern: str) -> tuple[tuple[frozenset[str], ...], ...] | None:
+    """Like :func:`required_literals`, per top-level alternative: a pattern ``A|B|C`` (with
+    look-arounds at its ends) can match only where one alternative's literal sets are all met,
+    which is much more selective than one set per position taken across all of them (``{group}
+    (?:can't|...)|go back ...`` needs a group word *and* a verb, not any of them). ``None`` when
+    some alternative can match without a literal."""
+    try:
+        import re._parser as sre_parse  # type: ignore[import-not-found]
+        from re._constants import ASSERT, ASSERT_NOT, AT, BRANCH, SUBPATTERN  # type: ignore[import-not-found]
+
+        items = list(sre_parse.parse(pattern))
+    except Exception:  # noqa: BLE001 - syntax of the regex module only (or another Python)
+        return None
+    core = [it for it in items if it[0] not in (ASSERT, ASSERT_NOT, AT)]
+    while len(core) == 1 and core[0][0] is SUBPATTERN and core[0][1][1:3] == (0, 0):
+        core = list(core[0][1][-1])  # a group without flags around the whole pattern
+    if len(core) == 1 and core[0][0] is BRANCH:
+        alts = [_literal_sets(list(b)) for b in core[0][1][1]]
+        if all(alts):
+            return tuple(tuple(sorted(set(a), key=_selective)) for a in alts)
+        return None
+    whole = required_literals(pattern)
+    return (whole,) if whole else None
+
+
+def _selective(c: frozenset[str]) -> tuple[int, int]:
+    return -min(map(len, c)), len(c)
+
+
+def _best_set(sets: list[frozenset[str]]) -> frozenset[str] | None:
+    return max(sets, key=lambda c: (min(map(len, c)), -len(c)), default=None)
+
+
+def _literal_sets(items: Any) -> list[frozenset[str]]:
+    """Every match of the parsed sequence ``items`` contains a member of each returned set."""
+    from re._constants import BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN  # type: ignore[import-not-found]
+
+    out: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, av in [*items, (None, None)]:
+        if op is LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            out.append(frozenset({"".join(run).lower()}))
+            run = []
+        if op is SUBPATTERN:
+            out += _literal_sets(av[-1])
+        elif op is BRANCH:
+            alts = [_best_set(_literal_sets(b)) for b in av[1]]
+            if alts and all(a is not None for a in alts):
+                out.append(frozenset().union(*alts))  # type: ignore[arg-type]
+        elif op in (MAX_REPEAT, MIN_REPEAT) and av[0] >= 1:
+            out += _literal_sets(av[2])
+    return out
+
+
 def required_literals(pattern: str) -> tuple[frozenset[str], ...] | None:
     """Sets of strings (lower-cased) such that every match of ``pattern`` contains a member of
     each set, or ``None`` when nothing is known (a pattern the stdlib parser does not read, or
@@ -305,39 +365,14 @@ def required_literals(pattern: str) -> tuple[frozenset[str], ...] | None:
     without a second list to keep."""
     try:
         import re._parser as sre_parse  # type: ignore[import-not-found]
-        from re._constants import BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover - other Pythons
         return None
 
-    def best(sets: list[frozenset[str]]) -> frozenset[str] | None:
-        return max(sets, key=lambda c: (min(map(len, c)), -len(c)), default=None)
-
-    def seq(items: Any) -> list[frozenset[str]]:
-        """Every match of ``items`` contains a member of each returned set."""
-        out: list[frozenset[str]] = []
-        run: list[str] = []
-        for op, av in [*items, (None, None)]:
-            if op is LITERAL:
-                run.append(chr(av))
-                continue
-            if run:
-                out.append(frozenset({"".join(run).lower()}))
-                run = []
-            if op is SUBPATTERN:
-                out += seq(av[-1])
-            elif op is BRANCH:
-                alts = [best(seq(b)) for b in av[1]]
-                if alts and all(a is not None for a in alts):
-                    out.append(frozenset().union(*alts))  # type: ignore[arg-type]
-            elif op in (MAX_REPEAT, MIN_REPEAT) and av[0] >= 1:
-                out += seq(av[2])
-        return out
-
     try:
-        sets = seq(sre_parse.parse(pattern))
+        sets = _literal_sets(sre_parse.parse(pattern))
     except Exception:  # noqa: BLE001 - syntax of the regex module only: no prefilter
         return None
-    return tuple(sorted(set(sets), key=lambda c: (-min(map(len, c)), len(c)))) or None
+    return tuple(sorted(set(sets), key=_selective)) or None
 
 
 def _literal_finder(literals: frozenset[str]) -> Any:

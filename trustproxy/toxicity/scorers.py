@@ -107,8 +107,13 @@ def _linear_sigmoid_model() -> Callable[[list[str]], Any] | None:
             return None
         wt = w.T.copy()
 
+        from sklearn import config_context
+
         def predict(texts: list[str]) -> Any:
-            df = vec.transform(texts) @ wt + b0                                  # (n, folds)
+            # sklearn re-validates the call's parameters (an ``inspect.signature`` bind, ~0.3 ms)
+            # on each call; the texts are a list of str we made, so its checks can be skipped
+            with config_context(skip_parameter_validation=True, assume_finite=True):
+                df = vec.transform(texts) @ wt + b0                              # (n, folds)
             return expit(-(a * df + b)).mean(axis=1)
 
         probe = ["have a nice day", "you are a damn idiot", "the meeting is at noon.", "what the hell", ""]
