@@ -186,15 +186,9 @@ class PatternSet:
                      + [n for pair in self._benign_needs for n in pair])
         self._literals = frozenset(w for needs in all_needs for g in needs or () for w in g)
         self._finder = _literal_finder(self._literals)
-        # literal -> (rule index, alternative index, set index) it satisfies; rules with no
-        # literal run always
-        self._by_literal: dict[str, list[tuple[int, int, int]]] = {}
-        for i, (_, _, alts) in enumerate(compiled):
-            for a, needs in enumerate(alts or ()):
-                for j, g in enumerate(needs):
-                    for w in g:
-                        self._by_literal.setdefault(w, []).append((i, a, j))
+        # rules with no literal run always; the others when one alternative's sets are all met
         self._always = tuple(i for i, (_, _, alts) in enumerate(compiled) if alts is None)
+        self._gated = tuple((i, alts) for i, (_, _, alts) in enumerate(compiled) if alts is not None)
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "date": self.date, "sha256": self.digest[:16],
@@ -218,15 +212,15 @@ class PatternSet:
         """The rules that fire on the normalised text ``t``. A rule runs only if, for one of its
         alternatives (``required_alternatives``), each required-literal set has a member in
         ``present``: most rules are skipped for most texts."""
-        met: dict[tuple[int, int], set[int]] = {}
-        for w in present:
-            for i, a, j in self._by_literal.get(w, ()):
-                met.setdefault((i, a), set()).add(j)
-        run = set(self._always)
-        for (i, a), sets in met.items():
-            alts = self._compiled[i][2]
-            if alts is not None and len(sets) == len(alts[a]):
-                run.add(i)
+        run = list(self._always)
+        for i, alts in self._gated:
+            for alt in alts:  # each alternative's most selective set first: most fail at once
+                for g in alt:
+                    if present.isdisjoint(g):
+                        break
+                else:
+                    run.append(i)
+                    break
         return self._run([self._compiled[i][:2] for i in sorted(run)], t)
 
     @staticmethod
