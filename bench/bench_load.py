@@ -6,9 +6,11 @@ so every reply is ~1 KB and carries the request's own values back through mask -
 
 1. **Added latency** (sequential): ``litellm.acompletion`` straight to the upstream, interleaved
    request by request with the same call through the proxy (default policy, ``--workers N``).
-2. **Load**: for ``--workers 1`` and ``--workers N``, closed-loop clients at each concurrency
-   (default 8, 32, 64), each request a unique ~1 KB prompt with a name, an email, a phone number
-   and ids (no cache can serve it). Reported: throughput, p50/p99 latency, CPU milliseconds per
+2. **Load**: ``--workers 1`` and ``--workers N`` both running, closed-loop clients at each
+   concurrency (default 8, 32, 64), each level split into ``--rounds`` turns (default 3) in which
+   the two take turns, so a drift of the machine's speed (tens of percent within minutes on a
+   shared VM) reaches both alike; each request a unique ~1 KB prompt with a name, an email, a
+   phone number and ids (no cache can serve it). Reported: throughput, p50/p99 latency, CPU milliseconds per
    request (user+system of the supervisor and all workers, from /proc), RSS per worker, and
    refusals (503) and errors.
 3. **Soak** (``--soak SECONDS``): concurrency 64 with unique values for a bounded time; every
@@ -322,6 +324,26 @@ async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float |
     return lvl
 
 
+def merge(into: Level | None, lv: Level) -> Level:
+    """Two segments of one level as one: counts and seconds added, latencies pooled, CPU per
+    request weighted by the requests of each segment, RSS from the later one."""
+    if into is None:
+        return lv
+    done_a = max(1, into.ok + into.refused + into.errors)
+    done_b = max(1, lv.ok + lv.refused + lv.errors)
+
+    def w(a: float, b: float) -> float:
+        return (a * done_a + b * done_b) / (done_a + done_b)
+
+    return Level(lv.workers, lv.concurrency, n=into.n + lv.n, ok=into.ok + lv.ok, refused=into.refused + lv.refused,
+                 errors=into.errors + lv.errors, mismatched=into.mismatched + lv.mismatched,
+                 seconds=into.seconds + lv.seconds, lat=into.lat + lv.lat,
+                 cpu_ms_per_req=w(into.cpu_ms_per_req, lv.cpu_ms_per_req),
+                 client_cpu_ms_per_req=w(into.client_cpu_ms_per_req, lv.client_cpu_ms_per_req),
+                 upstream_cpu_ms_per_req=w(into.upstream_cpu_ms_per_req, lv.upstream_cpu_ms_per_req),
+                 rss_mb=lv.rss_mb)
+
+
 async def _tick(p: Proxy, lvl: Level, on_tick: Any) -> None:
     while True:
         await asyncio.sleep(10)
@@ -411,6 +433,8 @@ def main() -> int:
     ap.add_argument("--workers-n", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 64])
     ap.add_argument("--requests", type=int, default=300, help="measured requests per level")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="turns each level is split into, --workers 1 and N alternating")
     ap.add_argument("--sequential", type=int, default=100, help="requests for the added-latency comparison")
     ap.add_argument("--soak", type=float, default=None, help="soak for this many seconds instead (concurrency 64)")
     ap.add_argument("--write", type=Path, default=None)
@@ -431,24 +455,32 @@ def main() -> int:
             seen, leaks = upstream_counts(counts)
             print(f"upstream saw {seen} requests, {leaks} with an unmasked email")
             return code or (1 if leaks else 0)
-        levels: list[Level] = []
         direct: list[float] = []
         proxied: list[float] = []
-        for w in (1, args.workers_n):
-            p = start_proxy(work / f"w{w}", upstream, w)
-            try:
-                if w == args.workers_n:
-                    direct, proxied = asyncio.run(added_latency(p, upstream, args.sequential))
-                for c in args.concurrency:
-                    lv = asyncio.run(run_level(p, c, max(args.requests, 3 * c), seed=w * 100 + c))
+        sizes = (1, args.workers_n)
+        proxies = {w: start_proxy(work / f"w{w}", upstream, w) for w in sizes}
+        agg: dict[tuple[int, int], Level] = {}
+        try:
+            direct, proxied = asyncio.run(added_latency(proxies[args.workers_n], upstream, args.sequential))
+            for c in args.concurrency:
+                n = max(args.requests, 3 * c * args.rounds)
+                # --workers 1 and --workers N take turns, in rounds, so both see the same phases of
+                # a machine whose speed drifts by tens of percent within minutes
+                for r in range(args.rounds):
+                    for w in sizes:
+                        lv = asyncio.run(run_level(proxies[w], c, n // args.rounds, seed=w * 100 + c + 1000 * r))
+                        agg[(w, c)] = merge(agg.get((w, c)), lv)
+                for w in sizes:
+                    lv = agg[(w, c)]
                     print(f"workers={w} conc={c}: {lv.rps:.1f} req/s p50={pct(lv.lat, 50) * 1000:.0f} ms "
                           f"p99={pct(lv.lat, 99) * 1000:.0f} ms cpu={lv.cpu_ms_per_req:.1f} ms/req "
                           f"client={lv.client_cpu_ms_per_req:.1f} upstream={lv.upstream_cpu_ms_per_req:.1f} "
-                          f"rss={[round(r) for r in lv.rss_mb]} 503={lv.refused} err={lv.errors} "
+                          f"rss={[round(x) for x in lv.rss_mb]} 503={lv.refused} err={lv.errors} "
                           f"mismatch={lv.mismatched}", flush=True)
-                    levels.append(lv)
-            finally:
+        finally:
+            for p in proxies.values():
                 p.stop()
+        levels = [agg[(w, c)] for w in sizes for c in args.concurrency]
         end_load = os.getloadavg()[0]
         time.sleep(1.5)
         seen, leaks = upstream_counts(counts)
@@ -475,7 +507,8 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], args:
     lines = [
         "<!-- bench_load:begin -->",
         f"Machine: {start_load}; load average at the end {end_load:.1f} (the benchmark's own client and "
-        "fake upstream run on the same cores). Ratios come from the same run; absolute numbers depend "
+        "fake upstream run on the same cores). Ratios come from the same run, `--workers 1` and `--workers N` "
+        f"taking turns in {args.rounds} rounds per level; absolute numbers depend "
         "on what else the machine was doing.",
         "",
         table(levels),
