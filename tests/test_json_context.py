@@ -57,3 +57,24 @@ def test_every_split_point_gives_the_whole_text_result(text: str) -> None:
     if text.startswith("{"):  # the JSON part stays valid and holds the value itself
         doc = json.loads(whole[:whole.rindex("}") + 1])
         assert VALUE in doc.values()
+
+
+def test_random_texts_give_the_same_result_at_random_splits() -> None:
+    """Long runs of ordinary characters are copied in one step; whatever the mix of quotes,
+    backslashes, line ends and placeholder forms, the chunking never changes the result."""
+    import random
+
+    rnd = random.Random(12)
+    frags = ['"', "\\", "\n", "\r\n", "ab ", "plain prose, " * 5, "<PERSON_1>", "\\u003cPERSON_1\\u003e",
+             "[PERSON_1]", "&lt;PERSON_1&gt;", "<PER", "&", "[", " x"]
+    for _ in range(300):
+        text = "".join(rnd.choice(frags) for _ in range(rnd.randint(1, 14)))
+        whole = _run(_vault()[0], [text])
+        i, j = sorted(rnd.randint(0, len(text)) for _ in range(2))
+        assert _run(_vault()[0], [text[:i], text[i:j], text[j:]]) == whole, (text, i, j)
+
+
+def test_a_value_after_a_long_run_of_prose_inside_a_string_is_escaped() -> None:
+    vault, ph = _vault()
+    out = _run(vault, ['{"note": "' + "a long sentence of prose, " * 40 + ph + '"}'])
+    assert json.loads(out)["note"].endswith(VALUE)

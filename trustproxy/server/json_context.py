@@ -19,9 +19,13 @@ holds a quote or a backslash. A quoted placeholder of a JSON number (``"<CREDIT_
 
 from __future__ import annotations
 
+import re
+
 from trustproxy.pii.vault import OPENS, Vault
 
 _OPEN_CHARS = frozenset(o[0] for o in OPENS)
+# the characters that can change the state or start a placeholder; a run of any others is copied
+_SPECIAL = re.compile("[" + re.escape("".join(sorted(set('"\\\r\n') | _OPEN_CHARS))) + "]")
 
 
 class JsonStringRestorer:
@@ -53,6 +57,13 @@ class JsonStringRestorer:
         i, n = 0, len(s)
         numbers = pattern is not None and bool(self._vault.number_keys)
         while i < n:
+            if not self._esc:
+                m = _SPECIAL.search(s, i)
+                j = n if m is None else m.start()
+                if j > i:
+                    out.append(s[i:j])
+                    i = j
+                    continue
             ch = s[i]
             if numbers and not self._esc and ch in '"\\':
                 # a JSON number's placeholder, quoted at any level: the bare number, quotes

@@ -51,6 +51,8 @@ class QuoteMasker:
             prefix, s = MASK, s[m.end():]
             self._open = False
         marks = [m.start() for m in _DOUBLE.finditer(s)]
+        if not (prefix or marks) and "'" not in s and "\u2018" not in s:
+            return s  # no quotation of either kind: nothing to mask, attributed or not
         pairs = list(zip(marks[0::2], marks[1::2]))
         dangling = marks[-1] if len(marks) % 2 else None
         outside = _SINGLE_SPAN.sub(" ", _outside(s, pairs, dangling))
