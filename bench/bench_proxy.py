@@ -170,7 +170,7 @@ def start_proxy(work: Path, upstream: str) -> tuple[subprocess.Popen[bytes], str
     env = {**os.environ, "TP_BENCH_KEY": "sk-bench",
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     log = open(work / "serve.log", "wb")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen([*cmd, "serve", "--config", str(work / "trustproxy.yaml"), "--port", str(port),
+    proc = subprocess.Popen([*cmd, "serve", "--workers", "1", "--config", str(work / "trustproxy.yaml"), "--port", str(port),
                              "--policy-dir", str(pol)], stdout=subprocess.DEVNULL, stderr=log,
                             env=env, cwd=work)
     url = f"http://127.0.0.1:{port}"
