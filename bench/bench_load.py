@@ -169,6 +169,8 @@ class Proxy:
     proc: subprocess.Popen[bytes]
     url: str
     workers: int
+    #: the fake upstream's pid: its CPU per request is reported next to the proxy's and the client's
+    upstream_pid: int = 0
 
     def worker_pids(self) -> list[int]:
         if self.workers == 1:
@@ -186,7 +188,7 @@ class Proxy:
             self.proc.kill()
 
 
-def start_proxy(work: Path, upstream: str, workers: int) -> Proxy:
+def start_proxy(work: Path, upstream: str, workers: int, upstream_pid: int = 0) -> Proxy:
     pol = work / "policies"
     pol.mkdir(parents=True)
     shutil.copy(ROOT / "policies" / "default.yaml", pol / "default.yaml")
@@ -204,7 +206,7 @@ def start_proxy(work: Path, upstream: str, workers: int) -> Proxy:
     proc = subprocess.Popen([*cmd, "serve", "--workers", str(workers), "--config", str(work / "trustproxy.yaml"),
                              "--port", str(port), "--policy-dir", str(pol)], stdout=subprocess.DEVNULL,
                             stderr=log, env=env, cwd=work)
-    p = Proxy(proc, f"http://127.0.0.1:{port}", workers)
+    p = Proxy(proc, f"http://127.0.0.1:{port}", workers, upstream_pid)
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None:
@@ -283,10 +285,6 @@ async def one(session: aiohttp.ClientSession, url: str, text: str, lvl: Level) -
         lvl.mismatched += 1
 
 
-#: the fake upstream's pid, so its CPU per request is reported next to the proxy's and the client's
-UPSTREAM_PID = 0
-
-
 async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float | None = None,
                     on_tick: Any = None) -> Level:
     lvl = Level(p.workers, conc)
@@ -298,7 +296,7 @@ async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float |
         await asyncio.gather(*(one(s, p.url, prompt(seed * 10**7 + next(counter), rnd), Level(0, 0))
                                for _ in range(conc)))
         pids = p.all_pids()
-        c0, cc0, u0, t0 = cpu_seconds(pids), time.process_time(), cpu_seconds([UPSTREAM_PID]), time.perf_counter()
+        c0, cc0, u0, t0 = cpu_seconds(pids), time.process_time(), cpu_seconds([p.upstream_pid]), time.perf_counter()
         end = t0 + duration if duration else None
 
         async def client() -> None:
@@ -317,7 +315,7 @@ async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float |
         done = max(1, lvl.ok + lvl.refused + lvl.errors)
         lvl.cpu_ms_per_req = (cpu_seconds(pids) - c0) * 1000 / done
         lvl.client_cpu_ms_per_req = (time.process_time() - cc0) * 1000 / done
-        lvl.upstream_cpu_ms_per_req = (cpu_seconds([UPSTREAM_PID]) - u0) * 1000 / done
+        lvl.upstream_cpu_ms_per_req = (cpu_seconds([p.upstream_pid]) - u0) * 1000 / done
         lvl.rss_mb = [rss_mb(w) for w in p.worker_pids()]
         if ticker:
             ticker.cancel()
@@ -350,12 +348,9 @@ async def _tick(p: Proxy, lvl: Level, on_tick: Any) -> None:
         on_tick(lvl, [rss_mb(w) for w in p.worker_pids()])
 
 
-#: CPU milliseconds of one direct ``litellm.acompletion`` call (this process), from ``added_latency``:
-#: the same-run baseline the proxy's CPU per request is compared with
-DIRECT_CPU_MS: list[float] = []
-
-
-async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], list[float]]:
+async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], list[float], list[float]]:
+    """Wall seconds of each direct call and each proxied one, and the CPU milliseconds (this
+    process) of each direct call: the same-run baseline of the proxy's CPU per request."""
     import litellm
 
     litellm.telemetry = False
@@ -364,6 +359,7 @@ async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], l
     rnd = random.Random(7)
     direct: list[float] = []
     proxied: list[float] = []
+    direct_cpu: list[float] = []
     async with aiohttp.ClientSession() as s:
         for i in range(n + 10):
             text = prompt(9 * 10**8 + i, rnd)
@@ -379,9 +375,9 @@ async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], l
             assert lvl.ok == 1 and not lvl.mismatched, "proxy reply differs from the prompt"
             if i >= 10:
                 direct.append(d)
-                DIRECT_CPU_MS.append(dc * 1000)
+                direct_cpu.append(dc * 1000)
                 proxied.append(q)
-    return direct, proxied
+    return direct, proxied, direct_cpu
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -445,8 +441,6 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tp-bench-load-"))
     counts = work / "upstream-counts"
     fake, port = start_fake(counts)
-    global UPSTREAM_PID
-    UPSTREAM_PID = fake.pid
     upstream = f"http://127.0.0.1:{port}/v1"
     try:
         if args.soak:
@@ -455,13 +449,11 @@ def main() -> int:
             seen, leaks = upstream_counts(counts)
             print(f"upstream saw {seen} requests, {leaks} with an unmasked email")
             return code or (1 if leaks else 0)
-        direct: list[float] = []
-        proxied: list[float] = []
         sizes = (1, args.workers_n)
-        proxies = {w: start_proxy(work / f"w{w}", upstream, w) for w in sizes}
+        proxies = {w: start_proxy(work / f"w{w}", upstream, w, fake.pid) for w in sizes}
         agg: dict[tuple[int, int], Level] = {}
         try:
-            direct, proxied = asyncio.run(added_latency(proxies[args.workers_n], upstream, args.sequential))
+            direct, proxied, direct_cpu = asyncio.run(added_latency(proxies[args.workers_n], upstream, args.sequential))
             for c in args.concurrency:
                 n = max(args.requests, 3 * c * args.rounds)
                 # --workers 1 and --workers N take turns, in rounds, so both see the same phases of
@@ -484,7 +476,7 @@ def main() -> int:
         end_load = os.getloadavg()[0]
         time.sleep(1.5)
         seen, leaks = upstream_counts(counts)
-        report = render(levels, direct, proxied, args, start_load, end_load, seen, leaks)
+        report = render(levels, direct, proxied, direct_cpu, args, start_load, end_load, seen, leaks)
         print(report)
         if args.plot:
             plot(levels, args.plot)
@@ -497,8 +489,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def render(levels: list[Level], direct: list[float], proxied: list[float], args: argparse.Namespace,
-           start_load: str, end_load: float, seen: int, leaks: int) -> str:
+def render(levels: list[Level], direct: list[float], proxied: list[float], direct_cpu: list[float],
+           args: argparse.Namespace, start_load: str, end_load: float, seen: int, leaks: int) -> str:
     by = {(lv.workers, lv.concurrency): lv for lv in levels}
     n = args.workers_n
     ratios = [f"concurrency {c}: {by[(n, c)].rps / by[(1, c)].rps:.2f}x" for c in args.concurrency
@@ -519,7 +511,7 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], args:
         f"`--workers {n}`): direct `litellm.acompletion` p50 {d50:.1f} ms, through the proxy p50 {p50:.1f} ms: "
         f"**+{p50 - d50:.1f} ms** (p99 {pct(direct, 99) * 1000:.1f} vs {pct(proxied, 99) * 1000:.1f} ms).",
         "",
-        cpu_line(levels),
+        cpu_line(levels, direct_cpu),
         "",
         f"Checks: every reply compared with its own prompt (column `replies != prompt`); the upstream saw "
         f"{seen} requests, {leaks} of them with an unmasked email.",
@@ -534,17 +526,17 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], args:
     return "\n".join(lines)
 
 
-def cpu_line(levels: list[Level]) -> str:
+def cpu_line(levels: list[Level], direct_cpu: list[float]) -> str:
     """The proxy's CPU per request against baselines measured in the same run: a direct litellm
     call (the same provider work without the proxy), and the client's and upstream's own CPU."""
-    if not DIRECT_CPU_MS or not levels:
+    if not direct_cpu or not levels:
         return ""
-    direct = statistics.mean(DIRECT_CPU_MS)
+    direct = statistics.mean(direct_cpu)
     per = ", ".join(f"w{lv.workers}/c{lv.concurrency} {lv.cpu_ms_per_req / direct:.1f}x" for lv in levels)
     client = statistics.mean(lv.client_cpu_ms_per_req for lv in levels)
     up = statistics.mean(lv.upstream_cpu_ms_per_req for lv in levels)
     return (f"CPU against the same run's baselines: a direct `litellm.acompletion` call costs {direct:.1f} ms of CPU "
-            f"(mean of {len(DIRECT_CPU_MS)}); a request through the proxy costs {per} of it. The benchmark's client "
+            f"(mean of {len(direct_cpu)}); a request through the proxy costs {per} of it. The benchmark's client "
             f"used {client:.1f} ms and the fake upstream {up:.1f} ms of CPU per request on the same cores.")
 
 

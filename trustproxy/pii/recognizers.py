@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import ahocorasick
 import regex
 from presidio_analyzer import (
     AnalysisExplanation,
@@ -30,6 +29,7 @@ from presidio_analyzer import (
 )
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from trustproxy import literals
 from trustproxy.policy.schema import CustomRecognizer
 
 __all__ = ["RegexRecognizer", "Rule", "PatternPass", "build_recognizers", "merge_recognizers", "compile_custom", "SECRET_ENTITIES",
@@ -193,7 +193,7 @@ class _Prechecks:
                 self._low = self.text.lower()
             if self._finder is not None:
                 if self._found is None:
-                    self._found = {w for _, w in self._finder.iter(self._low)}
+                    self._found = literals.present(self._finder, self._low)
                 if self._found.isdisjoint(rule.need):
                     return False
             elif not any(w in self._low for w in rule.need):
@@ -208,16 +208,8 @@ class _Prechecks:
 
 
 def need_finder(rules: Iterable[Rule]) -> Any:
-    """An Aho-Corasick automaton (pyahocorasick) over the ``need`` literals of ``rules``; it
-    finds every occurrence, overlapping ones included, so ``w in text`` iff ``w`` is found."""
-    words = sorted({w for r in rules for w in r.need})
-    if not words:
-        return None
-    finder = ahocorasick.Automaton()
-    for w in words:
-        finder.add_word(w, w)
-    finder.make_automaton()
-    return finder
+    """The literal finder (``trustproxy.literals``) over the ``need`` literals of ``rules``."""
+    return literals.literal_finder(w for r in rules for w in r.need)
 
 
 _NEED_RX: dict[str, Any] = {}
