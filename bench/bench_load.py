@@ -154,6 +154,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def cpus_allowed(pid: int) -> str:
+    """The CPUs a process may run on, as the kernel lists them (``0-1``, ``0``)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -169,6 +180,8 @@ class Proxy:
     proc: subprocess.Popen[bytes]
     url: str
     workers: int
+    #: the CPUs the workers are pinned to ("" for the default, ``cpu_affinity: auto``)
+    affinity: str = ""
     #: the fake upstream's pid: its CPU per request is reported next to the proxy's and the client's
     upstream_pid: int = 0
 
@@ -188,7 +201,7 @@ class Proxy:
             self.proc.kill()
 
 
-def start_proxy(work: Path, upstream: str, workers: int, upstream_pid: int = 0) -> Proxy:
+def start_proxy(work: Path, upstream: str, workers: int, upstream_pid: int = 0, affinity: str = "") -> Proxy:
     pol = work / "policies"
     pol.mkdir(parents=True)
     shutil.copy(ROOT / "policies" / "default.yaml", pol / "default.yaml")
@@ -204,9 +217,10 @@ def start_proxy(work: Path, upstream: str, workers: int, upstream_pid: int = 0) 
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([*cmd, "serve", "--workers", str(workers), "--config", str(work / "trustproxy.yaml"),
-                             "--port", str(port), "--policy-dir", str(pol)], stdout=subprocess.DEVNULL,
+                             "--port", str(port), "--policy-dir", str(pol),
+                             *(["--cpu-affinity", affinity] if affinity else [])], stdout=subprocess.DEVNULL,
                             stderr=log, env=env, cwd=work)
-    p = Proxy(proc, f"http://127.0.0.1:{port}", workers, upstream_pid)
+    p = Proxy(proc, f"http://127.0.0.1:{port}", workers, affinity, upstream_pid)
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None:
@@ -245,6 +259,7 @@ def _ready_everywhere(p: Proxy) -> bool:
 class Level:
     workers: int
     concurrency: int
+    affinity: str = ""
     n: int = 0
     ok: int = 0
     refused: int = 0
@@ -256,6 +271,8 @@ class Level:
     client_cpu_ms_per_req: float = 0.0
     upstream_cpu_ms_per_req: float = 0.0
     rss_mb: list[float] = field(default_factory=list)
+    #: each worker's allowed CPUs at the end of the level (read from /proc, not assumed)
+    cpus: list[str] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
@@ -287,7 +304,7 @@ async def one(session: aiohttp.ClientSession, url: str, text: str, lvl: Level) -
 
 async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float | None = None,
                     on_tick: Any = None) -> Level:
-    lvl = Level(p.workers, conc)
+    lvl = Level(p.workers, conc, p.affinity)
     rnd = random.Random(seed)
     counter = iter(range(10**9))
     connector = aiohttp.TCPConnector(limit=conc, force_close=False)
@@ -317,6 +334,7 @@ async def run_level(p: Proxy, conc: int, n: int, seed: int, *, duration: float |
         lvl.client_cpu_ms_per_req = (time.process_time() - cc0) * 1000 / done
         lvl.upstream_cpu_ms_per_req = (cpu_seconds([p.upstream_pid]) - u0) * 1000 / done
         lvl.rss_mb = [rss_mb(w) for w in p.worker_pids()]
+        lvl.cpus = [cpus_allowed(w) for w in p.worker_pids()]
         if ticker:
             ticker.cancel()
     return lvl
@@ -333,13 +351,13 @@ def merge(into: Level | None, lv: Level) -> Level:
     def w(a: float, b: float) -> float:
         return (a * done_a + b * done_b) / (done_a + done_b)
 
-    return Level(lv.workers, lv.concurrency, n=into.n + lv.n, ok=into.ok + lv.ok, refused=into.refused + lv.refused,
+    return Level(lv.workers, lv.concurrency, lv.affinity, n=into.n + lv.n, ok=into.ok + lv.ok, refused=into.refused + lv.refused,
                  errors=into.errors + lv.errors, mismatched=into.mismatched + lv.mismatched,
                  seconds=into.seconds + lv.seconds, lat=into.lat + lv.lat,
                  cpu_ms_per_req=w(into.cpu_ms_per_req, lv.cpu_ms_per_req),
                  client_cpu_ms_per_req=w(into.client_cpu_ms_per_req, lv.client_cpu_ms_per_req),
                  upstream_cpu_ms_per_req=w(into.upstream_cpu_ms_per_req, lv.upstream_cpu_ms_per_req),
-                 rss_mb=lv.rss_mb)
+                 rss_mb=lv.rss_mb, cpus=lv.cpus)
 
 
 async def _tick(p: Proxy, lvl: Level, on_tick: Any) -> None:
@@ -383,11 +401,12 @@ async def added_latency(p: Proxy, upstream: str, n: int) -> tuple[list[float], l
 # ---- report ------------------------------------------------------------------------------------
 
 def table(levels: list[Level]) -> str:
-    rows = ["| workers | concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) | CPU ms / request "
-            "(proxy) | RSS per worker (MB) | 503 | errors | replies != prompt |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    rows = ["| workers | CPUs each worker may use | concurrency | requests | throughput (req/s) | p50 (ms) | p99 (ms) "
+            "| CPU ms / request (proxy) | RSS per worker (MB) | 503 | errors | replies != prompt |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for lv in levels:
-        rows.append(f"| {lv.workers} | {lv.concurrency} | {lv.ok} | {lv.rps:.1f} | {pct(lv.lat, 50) * 1000:.0f} | "
+        rows.append(f"| {lv.workers} | {' / '.join(lv.cpus)} | {lv.concurrency} | {lv.ok} | {lv.rps:.1f} | "
+                    f"{pct(lv.lat, 50) * 1000:.0f} | "
                     f"{pct(lv.lat, 99) * 1000:.0f} | {lv.cpu_ms_per_req:.1f} | "
                     f"{', '.join(f'{r:.0f}' for r in lv.rss_mb)} | {lv.refused} | {lv.errors} | {lv.mismatched} |")
     return "\n".join(rows)
@@ -400,11 +419,12 @@ def plot(levels: list[Level], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for w in sorted({lv.workers for lv in levels}):
-        ls = [lv for lv in levels if lv.workers == w]
+    for cf in dict.fromkeys((lv.workers, lv.affinity) for lv in levels):
+        ls = [lv for lv in levels if (lv.workers, lv.affinity) == cf]
         xs = [lv.concurrency for lv in ls]
-        a.plot(xs, [lv.rps for lv in ls], marker="o", label=f"--workers {w}")
-        b.plot(xs, [pct(lv.lat, 99) * 1000 for lv in ls], marker="o", label=f"--workers {w}")
+        name = f"--workers {cf[0]}" + (f" --cpu-affinity {cf[1]}" if cf[1] else "")
+        a.plot(xs, [lv.rps for lv in ls], marker="o", label=name, linestyle="--" if cf[1] else "-")
+        b.plot(xs, [pct(lv.lat, 99) * 1000 for lv in ls], marker="o", label=name, linestyle="--" if cf[1] else "-")
     a.set(title="Throughput (unique 1 KB prompts, default policy)", xlabel="concurrency", ylabel="requests / s")
     b.set(title="p99 latency", xlabel="concurrency", ylabel="ms")
     for ax in (a, b):
@@ -431,6 +451,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=300, help="measured requests per level")
     ap.add_argument("--rounds", type=int, default=3,
                     help="turns each level is split into, --workers 1 and N alternating")
+    ap.add_argument("--no-pinned-baseline", action="store_true",
+                    help="leave out the --workers 1 --cpu-affinity <first CPU> runs")
     ap.add_argument("--sequential", type=int, default=100, help="requests for the added-latency comparison")
     ap.add_argument("--soak", type=float, default=None, help="soak for this many seconds instead (concurrency 64)")
     ap.add_argument("--write", type=Path, default=None)
@@ -449,22 +471,30 @@ def main() -> int:
             seen, leaks = upstream_counts(counts)
             print(f"upstream saw {seen} requests, {leaks} with an unmasked email")
             return code or (1 if leaks else 0)
-        sizes = (1, args.workers_n)
-        proxies = {w: start_proxy(work / f"w{w}", upstream, w, fake.pid) for w in sizes}
-        agg: dict[tuple[int, int], Level] = {}
+        # the defaults (cpu_affinity: auto), and --workers 1 pinned to one CPU: the fair baseline
+        # for what the N workers' own pinning adds (auto pins N workers on exactly N CPUs)
+        configs: list[tuple[int, str]] = [(1, ""), (args.workers_n, "")]
+        if not args.no_pinned_baseline:
+            configs.append((1, str(min(os.sched_getaffinity(0)))))
+        proxies = {cf: start_proxy(work / f"w{cf[0]}{cf[1] and '-pinned'}", upstream, cf[0], fake.pid, cf[1])
+                   for cf in configs}
+        agg: dict[tuple[int, str, int], Level] = {}
         try:
-            direct, proxied, direct_cpu = asyncio.run(added_latency(proxies[args.workers_n], upstream, args.sequential))
+            direct, proxied, direct_cpu = asyncio.run(added_latency(proxies[(args.workers_n, "")], upstream,
+                                                                    args.sequential))
             for c in args.concurrency:
                 n = max(args.requests, 3 * c * args.rounds)
-                # --workers 1 and --workers N take turns, in rounds, so both see the same phases of
-                # a machine whose speed drifts by tens of percent within minutes
+                # the configurations take turns, in rounds, so all see the same phases of a machine
+                # whose speed drifts by tens of percent within minutes
                 for r in range(args.rounds):
-                    for w in sizes:
-                        lv = asyncio.run(run_level(proxies[w], c, n // args.rounds, seed=w * 100 + c + 1000 * r))
-                        agg[(w, c)] = merge(agg.get((w, c)), lv)
-                for w in sizes:
-                    lv = agg[(w, c)]
-                    print(f"workers={w} conc={c}: {lv.rps:.1f} req/s p50={pct(lv.lat, 50) * 1000:.0f} ms "
+                    for cf in configs:
+                        lv = asyncio.run(run_level(proxies[cf], c, n // args.rounds,
+                                                   seed=cf[0] * 100 + c + 1000 * r))
+                        agg[(*cf, c)] = merge(agg.get((*cf, c)), lv)
+                for cf in configs:
+                    lv = agg[(*cf, c)]
+                    print(f"workers={cf[0]}{cf[1] and ' pinned'} conc={c}: {lv.rps:.1f} req/s "
+                          f"p50={pct(lv.lat, 50) * 1000:.0f} ms "
                           f"p99={pct(lv.lat, 99) * 1000:.0f} ms cpu={lv.cpu_ms_per_req:.1f} ms/req "
                           f"client={lv.client_cpu_ms_per_req:.1f} upstream={lv.upstream_cpu_ms_per_req:.1f} "
                           f"rss={[round(x) for x in lv.rss_mb]} 503={lv.refused} err={lv.errors} "
@@ -472,7 +502,7 @@ def main() -> int:
         finally:
             for p in proxies.values():
                 p.stop()
-        levels = [agg[(w, c)] for w in sizes for c in args.concurrency]
+        levels = [agg[(*cf, c)] for cf in configs for c in args.concurrency]
         end_load = os.getloadavg()[0]
         time.sleep(1.5)
         seen, leaks = upstream_counts(counts)
@@ -491,10 +521,16 @@ def main() -> int:
 
 def render(levels: list[Level], direct: list[float], proxied: list[float], direct_cpu: list[float],
            args: argparse.Namespace, start_load: str, end_load: float, seen: int, leaks: int) -> str:
-    by = {(lv.workers, lv.concurrency): lv for lv in levels}
+    by = {(lv.workers, lv.affinity, lv.concurrency): lv for lv in levels}
     n = args.workers_n
-    ratios = [f"concurrency {c}: {by[(n, c)].rps / by[(1, c)].rps:.2f}x" for c in args.concurrency
-              if (1, c) in by and (n, c) in by and by[(1, c)].rps]
+    pinned = next((lv.affinity for lv in levels if lv.affinity), "")
+
+    def ratio(base: tuple[int, str]) -> str:
+        return "; ".join(f"concurrency {c}: {by[(n, '', c)].rps / by[(*base, c)].rps:.2f}x" for c in args.concurrency
+                         if (*base, c) in by and (n, "", c) in by and by[(*base, c)].rps)
+    ratios = ratio((1, ""))
+    vs_pinned = (f"Against `--workers 1 --cpu-affinity {pinned}` (one process pinned to one CPU, the same "
+                 f"pinning each of the N workers gets): {ratio((1, pinned))}." if pinned else "")
     d50, p50 = pct(direct, 50) * 1000, pct(proxied, 50) * 1000
     lines = [
         "<!-- bench_load:begin -->",
@@ -505,7 +541,9 @@ def render(levels: list[Level], direct: list[float], proxied: list[float], direc
         "",
         table(levels),
         "",
-        f"Throughput, `--workers {n}` / `--workers 1`: " + "; ".join(ratios) + ".",
+        f"Throughput, `--workers {n}` / `--workers 1` (both with the default `cpu_affinity: auto`): {ratios}.",
+        "",
+        vs_pinned,
         "",
         f"Added latency (sequential, {len(direct)} unique 1 KB prompts, interleaved, default policy, "
         f"`--workers {n}`): direct `litellm.acompletion` p50 {d50:.1f} ms, through the proxy p50 {p50:.1f} ms: "
@@ -532,7 +570,8 @@ def cpu_line(levels: list[Level], direct_cpu: list[float]) -> str:
     if not direct_cpu or not levels:
         return ""
     direct = statistics.mean(direct_cpu)
-    per = ", ".join(f"w{lv.workers}/c{lv.concurrency} {lv.cpu_ms_per_req / direct:.1f}x" for lv in levels)
+    per = ", ".join(f"w{lv.workers}{lv.affinity and 'p'}/c{lv.concurrency} {lv.cpu_ms_per_req / direct:.1f}x"
+                    for lv in levels)
     client = statistics.mean(lv.client_cpu_ms_per_req for lv in levels)
     up = statistics.mean(lv.upstream_cpu_ms_per_req for lv in levels)
     return (f"CPU against the same run's baselines: a direct `litellm.acompletion` call costs {direct:.1f} ms of CPU "

@@ -25,11 +25,17 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.providers import FakeOpenAI
-from trustproxy.server.workers import default_workers
+from trustproxy.errors import PolicyError
+from trustproxy.server import workers as workers_mod
+from trustproxy.server.workers import cpu_plan, default_workers
+from trustproxy.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_ENV = "TP_WORKERS_PROVIDER_KEY"
 STARTUP = 300.0
+#: the fixture pins its two workers to these CPUs (two distinct ones where the machine has two)
+_ALLOWED = sorted(os.sched_getaffinity(0))
+PIN = (_ALLOWED + _ALLOWED)[:2] if len(_ALLOWED) < 2 else _ALLOWED[:2]
 
 
 def _cli() -> list[str]:
@@ -94,7 +100,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         p = fake.litellm_params()
         cfg = {"routes": {"m": {"model": p["model"], "api_base": p["api_base"], "api_key_env": KEY_ENV,
                                 "max_retries": 0, "timeout": 30}},
-               "shutdown_grace_seconds": 15, "audit": {"path": str(base / "audit.jsonl"), "stdout": False}}
+               "shutdown_grace_seconds": 15, "audit": {"path": str(base / "audit.jsonl"), "stdout": False},
+               "cpu_affinity": ",".join(map(str, PIN))}
         (base / "trustproxy.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
         port = _free_port()
         env = {**os.environ, KEY_ENV: "sk-workers"}
@@ -138,6 +145,68 @@ def _metric(text: str, name: str) -> float:
 def test_default_workers_is_the_usable_cpu_count() -> None:
     n = default_workers()
     assert 1 <= n <= len(os.sched_getaffinity(0))
+
+
+def _thread_cpus(pid: int) -> set[frozenset[int]]:
+    """The CPU sets of every thread of a process."""
+    out = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out.add(frozenset(os.sched_getaffinity(int(tid))))
+        except OSError:  # the thread ended
+            pass
+    return out
+
+
+def test_cpu_plan_pins_only_what_it_owns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers_mod, "_allowed_cpus", lambda: [2, 3])
+    assert cpu_plan("auto", 2) == [2, 3]       # as many CPUs as workers: each its own
+    assert cpu_plan("auto", 1) is None         # a shared set (a node's CPUs): never pile onto the first
+    assert cpu_plan("auto", 3) is None
+    assert cpu_plan("off", 2) is None
+    assert cpu_plan("3", 2) == [3, 3]
+    assert cpu_plan("2-3", 3) == [2, 3, 2]     # round robin
+    with pytest.raises(PolicyError) as e:
+        cpu_plan("1,3", 2)
+    assert e.value.problems == ["cpu_affinity: CPU 1 is not one this process may run on (allowed: 2,3)"]
+
+
+@pytest.mark.parametrize("bad", ["banana", "1-", "3-1", "0,,1", "9999"])
+def test_cpu_affinity_setting_is_validated(tmp_path: Path, bad: str) -> None:
+    cfg = tmp_path / "trustproxy.yaml"
+    cfg.write_text(yaml.safe_dump({"cpu_affinity": bad}), encoding="utf-8")
+    with pytest.raises(PolicyError) as e:
+        load_settings(cfg)
+    assert len(e.value.problems) == 1 and e.value.problems[0].startswith(f"{cfg}: cpu_affinity: ")
+    with pytest.raises(PolicyError) as e:
+        load_settings(None, cpu_affinity=bad)
+    assert e.value.problems[0].startswith("--cpu-affinity: ")
+    assert load_settings(None, cpu_affinity=" 0-1,3 ").cpu_affinity == "0-1,3"
+
+
+def test_serve_refuses_a_cpu_it_may_not_use(tmp_path: Path) -> None:
+    out = subprocess.run([*_cli(), "serve", "--workers", "2", "--port", str(_free_port()), "--cpu-affinity", "4095"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "cpu_affinity: CPU 4095 is not one this process may run on" in out.stderr
+
+
+def test_pin_process_pins_threads_before_and_after() -> None:
+    cpu = _ALLOWED[-1]
+    code = (
+        "import os, threading, time\n"
+        "from trustproxy.server.workers import pin_process\n"
+        "ev = threading.Event()\n"
+        "t = threading.Thread(target=ev.wait, daemon=True); t.start()\n"
+        f"pin_process({cpu})\n"
+        "u = threading.Thread(target=ev.wait, daemon=True); u.start()\n"
+        "sets = {frozenset(os.sched_getaffinity(int(x))) for x in os.listdir('/proc/self/task')}\n"
+        "ev.set(); t.join(); u.join()\n"
+        "print(sorted(map(sorted, sets)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"[[{cpu}]]"
 
 
 def test_requests_metrics_and_audit_across_workers(served: Served) -> None:
@@ -196,14 +265,28 @@ def test_hot_reload_reaches_every_worker(served: Served) -> None:
     assert not ({r.headers["x-trustproxy-policy-version"] for r in _spread(s, 16)} & before)
 
 
+def test_workers_and_all_their_threads_are_pinned(served: Served) -> None:
+    s = served
+    assert all(r.status_code == 200 for r in _spread(s, 8))  # the guard pools' threads exist by now
+    kids = _children(s.proc.pid)
+    assert len(kids) == 2
+    per_worker = sorted(_thread_cpus(k) for k in kids)
+    assert sorted(per_worker) == sorted([{frozenset({PIN[0]})}, {frozenset({PIN[1]})}]), per_worker
+    assert _thread_cpus(s.proc.pid) == {frozenset(_ALLOWED)}  # the supervisor itself is not pinned
+    assert f"pinned to CPUs {PIN[0]},{PIN[1]}" in s.log()
+
+
 def test_a_killed_worker_is_restarted(served: Served) -> None:
     s = served
     kids = _children(s.proc.pid)
     assert len(kids) == 2
+    cpus = os.sched_getaffinity(kids[0])
     os.kill(kids[0], signal.SIGKILL)
     _wait(lambda: len(set(_children(s.proc.pid)) - {kids[0]}) == 2, 30, "a new worker process")
     _wait(lambda: s.log().count("trustproxy ready") >= 3, STARTUP, "the new worker to be ready", 0.5)
     assert all(r.status_code == 200 for r in _spread(s, 8))
+    new = (set(_children(s.proc.pid)) - set(kids)).pop()
+    assert _thread_cpus(new) == {frozenset(cpus)}  # started again with its own number, so its own CPU
 
 
 def test_sigterm_drains_inflight_streams_on_every_worker(served: Served) -> None:

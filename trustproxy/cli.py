@@ -34,23 +34,28 @@ def _serve(args: argparse.Namespace) -> int:
     from trustproxy.settings import load_settings
 
     try:
-        settings = load_settings(args.config, host=args.host, port=args.port, policy_dir=args.policy_dir)
+        settings = load_settings(args.config, host=args.host, port=args.port, policy_dir=args.policy_dir,
+                                 cpu_affinity=args.cpu_affinity)
     except PolicyError as err:
         for p in err.problems:
             print(f"error: {p}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
     from trustproxy.errors import TrustProxyError
-    from trustproxy.server.workers import default_workers, report_start_failure, serve
+    from trustproxy.server.workers import cpu_plan, default_workers, pin_process, report_start_failure, serve
 
     workers = args.workers or settings.workers or default_workers()
     try:
+        cpus = cpu_plan(settings.cpu_affinity, workers)
         if workers > 1:
-            code = serve(settings, workers)
+            code = serve(settings, workers, cpus)
             logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+        if cpus:
+            pin_process(cpus[0])
+            logging.getLogger("trustproxy.workers").info("serving in one process, pinned to CPU %s", cpus[0])
         run(settings)
     except (PolicyError, TrustProxyError) as err:
         return report_start_failure(err, settings)
@@ -109,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None,
                    help="worker processes sharing the port (default: $TRUSTPROXY_WORKERS, else the CPUs this "
                         "process may use: affinity and cgroup quota); 1 serves in this process")
+    s.add_argument("--cpu-affinity", default=None,
+                   help="pin each worker to one CPU: auto (default: only when this process may run on exactly "
+                        "as many CPUs as workers), off, or a CPU list such as 0,1 or 0-3")
     s.set_defaults(func=_serve)
 
     pol = sub.add_parser("policy", help="check, test and explain policy files")

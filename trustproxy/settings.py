@@ -150,7 +150,16 @@ class Settings(BaseSettings):
     playground: PlaygroundSettings = Field(default_factory=PlaygroundSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings, description="Admission control and guard pools, per worker (see docs/benchmarks-load.md).")
     workers: int | None = Field(None, ge=1, le=256, description="Worker processes for `trustproxy serve` (`--workers` wins). Unset: the CPUs this process may use (affinity and cgroup quota).")
+    cpu_affinity: str = Field("auto", description="Pin each worker process to one CPU: `auto` (pin worker i to the i-th CPU this process may run on, only when there are exactly as many CPUs as workers, e.g. a container given its own cpuset), `off`, or a CPU list such as `0,1` or `2-3` (worker i gets the i-th CPU of it, round robin). See docs/benchmarks-load.md for what pinning does to throughput.")
     log_level: str = "INFO"
+
+    @field_validator("cpu_affinity")
+    @classmethod
+    def _affinity(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("auto", "off"):
+            parse_cpu_list(v)  # ValueError: a clear message, no value repeated
+        return v
 
     @field_validator("log_level")
     @classmethod
@@ -212,6 +221,20 @@ class Settings(BaseSettings):
             raise PolicyError([
                 f"refusing to listen on {self.host} without client API keys: add `clients:` to the "
                 "config, or set `allow_unauthenticated: true` if another layer authenticates callers"])
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """``0,2`` or ``0-3`` or ``0-1,4`` (the kernel's cpu-list syntax) as CPU numbers, in order."""
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError("must be auto, off, or a CPU list such as 0,1 or 0-3")
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if b < a or b > 4095:
+            raise ValueError("a CPU range must go upwards and stay below 4096")
+        cpus += [c for c in range(a, b + 1) if c not in cpus]
+    return cpus
 
 
 def hash_key(key: str) -> str:

@@ -18,6 +18,14 @@
 
 ``--workers`` default: :func:`default_workers`, the CPUs this process may run on (affinity) and,
 in a container, the cgroup CPU quota rounded up.
+
+CPU pinning (``cpu_affinity``, :func:`cpu_plan`): each worker can be pinned to one CPU, all its
+threads with it. A worker is one event loop plus guard-pool threads that hand the GIL to each
+other many times per request; spread over several cores, every hand-over is a cross-core wake-up
+(costly in a VM) and the cores idle in between. Pinned, the hand-overs stay on one core
+(measured in docs/benchmarks-load.md). ``auto`` pins only when the process may run on exactly as
+many CPUs as there are workers (a cpuset of its own): on a shared node, where every container
+sees all CPUs, pinning each pod's worker 0 to CPU 0 would pile them onto one core.
 """
 
 from __future__ import annotations
@@ -76,6 +84,52 @@ def default_workers() -> int:
     return max(1, n)
 
 
+def _allowed_cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return []
+
+
+def cpu_plan(setting: str, workers: int) -> list[int] | None:
+    """The CPU each worker is pinned to (index: worker number), or None: not pinned.
+
+    Raises ``PolicyError`` (exit 2 at start-up) for a CPU list naming a CPU this process may not
+    run on."""
+    from trustproxy.errors import PolicyError
+    from trustproxy.settings import parse_cpu_list
+
+    allowed = _allowed_cpus()
+    if setting == "off" or not allowed:
+        return None
+    if setting == "auto":
+        return allowed if len(allowed) == workers else None
+    cpus = parse_cpu_list(setting)
+    outside = [c for c in cpus if c not in allowed]
+    if outside:
+        raise PolicyError([f"cpu_affinity: CPU {', '.join(map(str, outside))} is not one this process may run on "
+                           f"(allowed: {_cpu_list(allowed)})"])
+    return [cpus[i % len(cpus)] for i in range(workers)]
+
+
+def _cpu_list(cpus: list[int]) -> str:
+    return ",".join(map(str, cpus))
+
+
+def pin_process(cpu: int) -> None:
+    """Pin this process, every thread it has now and every thread it starts later, to ``cpu``."""
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, {cpu})
+        except OSError:  # a thread that just ended
+            pass
+    os.sched_setaffinity(0, {cpu})
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """A socket bound with SO_REUSEPORT; it starts listening when the worker's site starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -89,9 +143,10 @@ def _bind(host: str, port: int) -> socket.socket:
 class Supervisor:
     """Forks and supervises the workers (see the module docstring)."""
 
-    def __init__(self, settings: Any, workers: int) -> None:
+    def __init__(self, settings: Any, workers: int, cpus: list[int] | None = None) -> None:
         self.settings = settings
         self.n = workers
+        self.cpus = cpus
         self.children: dict[int, int] = {}   # pid -> worker number
         self.started: dict[int, float] = {}  # worker number -> start time
         self.stopping = False
@@ -108,8 +163,8 @@ class Supervisor:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
-        log.info("supervisor pid=%s: %s workers on http://%s:%s", os.getpid(), self.n, self.settings.host,
-                 self.settings.port)
+        log.info("supervisor pid=%s: %s workers on http://%s:%s%s", os.getpid(), self.n, self.settings.host,
+                 self.settings.port, f", pinned to CPUs {_cpu_list(self.cpus)}" if self.cpus else ", not pinned to CPUs")
         for i in range(self.n):
             self._spawn(i)
         try:
@@ -126,6 +181,8 @@ class Supervisor:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.environ[WORKER_ENV] = str(i)
+                if self.cpus:
+                    pin_process(self.cpus[i])  # before any thread of the worker starts
                 code = _worker_main(self.settings)
             except SystemExit:  # SIGTERM before the app was serving (aiohttp's GracefulExit)
                 code = 0
@@ -217,6 +274,7 @@ def _worker_main(settings: Any) -> int:
     return 0
 
 
-def serve(settings: Any, workers: int) -> int:
-    """Run the proxy with ``workers`` processes; returns the exit code."""
-    return Supervisor(settings, workers).run()
+def serve(settings: Any, workers: int, cpus: list[int] | None = None) -> int:
+    """Run the proxy with ``workers`` processes (pinned to ``cpus``, see :func:`cpu_plan`);
+    returns the exit code."""
+    return Supervisor(settings, workers, cpus).run()
