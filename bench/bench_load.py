@@ -431,6 +431,7 @@ def plot(levels: list[Level], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
         ax.set_xticks(sorted({lv.concurrency for lv in levels}))
+        ax.set_ylim(bottom=0)  # from zero, so heights compare as ratios
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -265,6 +265,17 @@ def test_hot_reload_reaches_every_worker(served: Served) -> None:
     assert not ({r.headers["x-trustproxy-policy-version"] for r in _spread(s, 16)} & before)
 
 
+def test_a_refused_pin_runs_unpinned(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import errno
+
+    def refuse(pid: int, cpus: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    with caplog.at_level("WARNING", logger="trustproxy.workers"):
+        assert workers_mod.pin_process(0) is False
+    assert "running unpinned" in caplog.text
+
+
 def test_workers_and_all_their_threads_are_pinned(served: Served) -> None:
     s = served
     assert all(r.status_code == 200 for r in _spread(s, 8))  # the guard pools' threads exist by now

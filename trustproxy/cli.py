@@ -53,8 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-        if cpus:
-            pin_process(cpus[0])
+        if cpus and pin_process(cpus[0]):
             logging.getLogger("trustproxy.workers").info("serving in one process, pinned to CPU %s", cpus[0])
         run(settings)
     except (PolicyError, TrustProxyError) as err:

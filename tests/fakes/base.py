@@ -196,7 +196,8 @@ class FakeProvider:
 
     async def _serve(self, ready: threading.Event) -> None:
         self._stopped = asyncio.Event()
-        app = web.Application(middlewares=[self._middleware])
+        # real providers take request bodies of many MB (aiohttp's default cap is 1 MiB)
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         app.add_routes(self.routes())
         # handler_cancellation: a client that goes away cancels the handler (counted below).
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

@@ -116,18 +116,26 @@ def _cpu_list(cpus: list[int]) -> str:
     return ",".join(map(str, cpus))
 
 
-def pin_process(cpu: int) -> None:
-    """Pin this process, every thread it has now and every thread it starts later, to ``cpu``."""
+def pin_process(cpu: int) -> bool:
+    """Pin this process, every thread it has now and every thread it starts later, to ``cpu``.
+
+    A pin the system refuses (a seccomp profile, a CPU taken away since start-up) is logged and
+    the process runs unpinned: pinning is about speed, not about what is screened."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as exc:
+        log.warning("could not pin pid=%s to CPU %s (%s); running unpinned", os.getpid(), cpu, exc.strerror)
+        return False
     try:
         tids = [int(t) for t in os.listdir("/proc/self/task")]
     except OSError:
-        tids = [0]
+        tids = []
     for tid in tids:
         try:
             os.sched_setaffinity(tid, {cpu})
         except OSError:  # a thread that just ended
             pass
-    os.sched_setaffinity(0, {cpu})
+    return True
 
 
 def _bind(host: str, port: int) -> socket.socket:
