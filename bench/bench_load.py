@@ -154,25 +154,25 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def cpus_allowed(pid: int) -> str:
-    """The CPUs a process may run on, as the kernel lists them (``0-1``, ``0``)."""
+def proc_status(pid: int, key: str) -> str | None:
+    """One field of ``/proc/<pid>/status`` (``VmRSS``, ``Cpus_allowed_list``), None if gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Cpus_allowed_list:"):
+            if line.startswith(key + ":"):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return "?"
+    return None
+
+
+def cpus_allowed(pid: int) -> str:
+    """The CPUs a process may run on, as the kernel lists them (``0-1``, ``0``)."""
+    return proc_status(pid, "Cpus_allowed_list") or "?"
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    v = proc_status(pid, "VmRSS")  # "123456 kB"
+    return int(v.split()[0]) / 1024 if v else 0.0
 
 
 @dataclass

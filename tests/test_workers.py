@@ -35,7 +35,7 @@ KEY_ENV = "TP_WORKERS_PROVIDER_KEY"
 STARTUP = 300.0
 #: the fixture pins its two workers to these CPUs (two distinct ones where the machine has two)
 _ALLOWED = sorted(os.sched_getaffinity(0))
-PIN = (_ALLOWED + _ALLOWED)[:2] if len(_ALLOWED) < 2 else _ALLOWED[:2]
+PIN = (_ALLOWED * 2)[:2]
 
 
 def _cli() -> list[str]:

@@ -72,23 +72,21 @@ def _cgroup_cpus() -> float | None:
         return None
 
 
-def default_workers() -> int:
-    """The CPUs this process may use: ``sched_getaffinity``, capped by a cgroup quota (ceil)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    quota = _cgroup_cpus()
-    if quota is not None:
-        n = min(n, max(1, math.ceil(quota)))
-    return max(1, n)
-
-
 def _allowed_cpus() -> list[int]:
+    """The CPUs this process may run on (``sched_getaffinity``); empty where it cannot be read."""
     try:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return []
+
+
+def default_workers() -> int:
+    """The CPUs this process may use: ``sched_getaffinity``, capped by a cgroup quota (ceil)."""
+    n = len(_allowed_cpus()) or os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
 
 
 def cpu_plan(setting: str, workers: int) -> list[int] | None:
